@@ -28,13 +28,24 @@ fn gold_logprob(model: &Transformer, probes: &ProbeBatch, ablation: &Ablation) -
     let device = Device::flex();
     let logits = model.forward_ablated(probes.tokens(&device), ablation);
     let [b, s, v] = logits.dims();
-    let rows: Vec<i64> = (0..b).map(|i| (i * s + probes.positions()[i]) as i64).collect();
+    let rows: Vec<i64> = (0..b)
+        .map(|i| (i * s + probes.positions()[i]) as i64)
+        .collect();
     let rows = Tensor::<1, Int>::from_data(TensorData::new(rows, [b]), &device);
     let last = log_softmax(logits.reshape([b * s, v]).select(0, rows), 1);
     let targets: Vec<i64> = probes.targets().iter().map(|&t| t as i64).collect();
     let targets = Tensor::<2, Int>::from_data(TensorData::new(targets.clone(), [b, 1]), &device);
-    let predicted = last.clone().argmax(1).reshape([b]).into_data().convert::<i64>();
-    let hits = predicted.iter::<i64>().zip(targets.to_data().iter::<i64>()).filter(|(p, t)| p == t).count();
+    let predicted = last
+        .clone()
+        .argmax(1)
+        .reshape([b])
+        .into_data()
+        .convert::<i64>();
+    let hits = predicted
+        .iter::<i64>()
+        .zip(targets.to_data().iter::<i64>())
+        .filter(|(p, t)| p == t)
+        .count();
     let mean = last.gather(1, targets).mean().into_scalar::<f32>();
     (mean, hits as f32 / b as f32)
 }
@@ -44,7 +55,10 @@ fn check(config: impl Fn(usize) -> TransformerConfig, label: &str) {
     let model = train(config(facts.vocab_size()), &facts, 400);
     let probes = facts.probes().unwrap();
     let (clean, accuracy) = gold_logprob(&model, &probes, &Ablation::default());
-    assert!(accuracy > 0.5, "{label}: the model did not learn the facts (accuracy {accuracy})");
+    assert!(
+        accuracy > 0.5,
+        "{label}: the model did not learn the facts (accuracy {accuracy})"
+    );
 
     let scores = GatedLpiConfig::new()
         .init()
@@ -67,7 +81,9 @@ fn check(config: impl Fn(usize) -> TransformerConfig, label: &str) {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
-            let unit = scores.layout.neuron((state % profile.len() as u64) as usize);
+            let unit = scores
+                .layout
+                .neuron((state % profile.len() as u64) as usize);
             if !picked.contains(&unit) {
                 picked.push(unit);
             }
@@ -84,7 +100,10 @@ fn check(config: impl Fn(usize) -> TransformerConfig, label: &str) {
 
 #[test]
 fn ablating_top_gated_lpi_neurons_hurts_more_than_random_dense() {
-    check(|vocab| TransformerConfig::new(vocab, 32, 2, 4, 64, 8), "dense");
+    check(
+        |vocab| TransformerConfig::new(vocab, 32, 2, 4, 64, 8),
+        "dense",
+    );
 }
 
 #[test]

@@ -61,7 +61,10 @@ fn all_configs() -> Vec<GatedLpiConfig> {
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 fn max_abs(a: &[f32]) -> f32 {
@@ -73,17 +76,32 @@ fn check_against_naive(model: &Transformer, label: &str) {
     let probes = probes();
     let capture = model.capture(probes.tokens(&device), probes.positions());
     for config in all_configs() {
-        let batched = config.init().attribute_capture(&capture, probes.targets()).unwrap();
+        let batched = config
+            .init()
+            .attribute_capture(&capture, probes.targets())
+            .unwrap();
         let naive = naive_gated_lpi(&capture, probes.targets(), &config).unwrap();
         let per_probe = batched.per_probe.as_ref().unwrap();
         assert_eq!(batched.targets, naive.targets, "{label} {config:?}");
         let neuron_err = max_abs_diff(&per_probe.neurons, &naive.scores.neurons);
         let head_err = max_abs_diff(&per_probe.heads, &naive.scores.heads);
-        assert!(neuron_err < 1e-4, "{label} neurons off by {neuron_err} with {config:?}");
-        assert!(head_err < 1e-4, "{label} heads off by {head_err} with {config:?}");
+        assert!(
+            neuron_err < 1e-4,
+            "{label} neurons off by {neuron_err} with {config:?}"
+        );
+        assert!(
+            head_err < 1e-4,
+            "{label} heads off by {head_err} with {config:?}"
+        );
         // The comparison means something only if the scores are far from zero.
-        assert!(max_abs(&naive.scores.neurons) > 1e-2, "{label}: neuron scores vanish");
-        assert!(max_abs(&naive.scores.heads) > 1e-2, "{label}: head scores vanish");
+        assert!(
+            max_abs(&naive.scores.neurons) > 1e-2,
+            "{label}: neuron scores vanish"
+        );
+        assert!(
+            max_abs(&naive.scores.heads) > 1e-2,
+            "{label}: head scores vanish"
+        );
     }
 }
 
@@ -102,7 +120,10 @@ fn dense_layernorm_with_qk_norm_batched_equals_naive_for_every_switch() {
 
 #[test]
 fn moe_batched_equals_naive_for_every_switch() {
-    check_against_naive(&model(Some(MoeConfig::new(4, 2)), NormKind::Rms, true, 3), "moe");
+    check_against_naive(
+        &model(Some(MoeConfig::new(4, 2)), NormKind::Rms, true, 3),
+        "moe",
+    );
     check_against_naive(
         &model(
             Some(MoeConfig::new(5, 3).with_norm_topk_prob(true)),
@@ -138,9 +159,15 @@ fn non_routed_experts_score_exactly_zero_and_routed_ones_do_not() {
                 let first = layout.neuron_index(l, e, 0);
                 let block = &row[first..first + layout.neurons_per_expert];
                 if chosen[p * 2..p * 2 + 2].contains(&(e as i64)) {
-                    assert!(block.iter().any(|&s| s != 0.0), "routed l{l}.e{e} all zero for probe {p}");
+                    assert!(
+                        block.iter().any(|&s| s != 0.0),
+                        "routed l{l}.e{e} all zero for probe {p}"
+                    );
                 } else {
-                    assert!(block.iter().all(|&s| s == 0.0), "non-routed l{l}.e{e} scored for probe {p}");
+                    assert!(
+                        block.iter().all(|&s| s == 0.0),
+                        "non-routed l{l}.e{e} scored for probe {p}"
+                    );
                 }
             }
         }
@@ -166,7 +193,12 @@ fn profiles_reduce_per_probe_scores_by_mean_or_sum() {
             ProbeReduction::Sum => 1.0,
         };
         let expected: Vec<f32> = (0..n)
-            .map(|i| (0..probes.len()).map(|p| per_probe.neurons[p * n + i]).sum::<f32>() / divisor)
+            .map(|i| {
+                (0..probes.len())
+                    .map(|p| per_probe.neurons[p * n + i])
+                    .sum::<f32>()
+                    / divisor
+            })
             .collect();
         assert!(max_abs_diff(&scores.neuron_profile(), &expected) < 1e-5);
     }

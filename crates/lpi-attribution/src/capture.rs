@@ -22,7 +22,10 @@ pub struct ProbeBatch {
 
 impl ProbeBatch {
     /// Probes read out at the last token of each prompt.
-    pub fn from_prompts(prompts: Vec<Vec<u32>>, targets: Vec<u32>) -> Result<Self, AttributionError> {
+    pub fn from_prompts(
+        prompts: Vec<Vec<u32>>,
+        targets: Vec<u32>,
+    ) -> Result<Self, AttributionError> {
         let positions = prompts.iter().map(|p| p.len().saturating_sub(1)).collect();
         Self::new(prompts, positions, targets)
     }
@@ -220,6 +223,8 @@ pub struct Readout {
 }
 
 /// The FFN sites of one layer at the probe positions.
+// Both variants hold only tensor handles; boxing the larger one would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum FfnCapture {
     /// A dense FFN: every neuron writes with gate 1.
@@ -273,16 +278,23 @@ impl ModelCapture {
     /// NaN or infinity. Returns the model's unit layout.
     pub fn validate(&self, probes: usize) -> Result<UnitLayout, AttributionError> {
         let [d_model, vocab] = self.readout.unembedding.dims();
-        expect_shape("final_residual", &self.final_residual.dims(), &[probes, d_model])?;
+        expect_shape(
+            "final_residual",
+            &self.final_residual.dims(),
+            &[probes, d_model],
+        )?;
         if let Some(gain) = self.readout.norm.gain() {
             expect_shape("readout.norm.gain", &gain.dims(), &[d_model])?;
         }
         let _ = vocab;
-        let first = self.layers.first().ok_or_else(|| AttributionError::ShapeMismatch {
-            site: "layers".into(),
-            expected: vec![1],
-            found: vec![0],
-        })?;
+        let first = self
+            .layers
+            .first()
+            .ok_or_else(|| AttributionError::ShapeMismatch {
+                site: "layers".into(),
+                expected: vec![1],
+                found: vec![0],
+            })?;
         let heads = first.head_outputs.dims()[1];
         let (experts, neurons_per_expert) = match &first.ffn {
             FfnCapture::Dense { write_out, .. } => (1, write_out.dims()[0]),
@@ -293,9 +305,21 @@ impl ModelCapture {
         };
         for (l, layer) in self.layers.iter().enumerate() {
             let site = |name: &str| format!("layers.{l}.{name}");
-            expect_shape(&site("layer_input"), &layer.layer_input.dims(), &[probes, d_model])?;
-            expect_shape(&site("post_attention"), &layer.post_attention.dims(), &[probes, d_model])?;
-            expect_shape(&site("head_outputs"), &layer.head_outputs.dims(), &[probes, heads, d_model])?;
+            expect_shape(
+                &site("layer_input"),
+                &layer.layer_input.dims(),
+                &[probes, d_model],
+            )?;
+            expect_shape(
+                &site("post_attention"),
+                &layer.post_attention.dims(),
+                &[probes, d_model],
+            )?;
+            expect_shape(
+                &site("head_outputs"),
+                &layer.head_outputs.dims(),
+                &[probes, heads, d_model],
+            )?;
             check_finite(&site("layer_input"), layer.layer_input.clone())?;
             check_finite(&site("post_attention"), layer.post_attention.clone())?;
             check_finite(&site("head_outputs"), layer.head_outputs.clone())?;
@@ -310,8 +334,16 @@ impl ModelCapture {
                             reason: "a dense FFN in a model whose first layer is a MoE; every layer must have the same FFN kind".into(),
                         });
                     }
-                    expect_shape(&site("ffn.coefficients"), &coefficients.dims(), &[probes, neurons_per_expert])?;
-                    expect_shape(&site("ffn.write_out"), &write_out.dims(), &[neurons_per_expert, d_model])?;
+                    expect_shape(
+                        &site("ffn.coefficients"),
+                        &coefficients.dims(),
+                        &[probes, neurons_per_expert],
+                    )?;
+                    expect_shape(
+                        &site("ffn.write_out"),
+                        &write_out.dims(),
+                        &[neurons_per_expert, d_model],
+                    )?;
                     check_finite(&site("ffn.coefficients"), coefficients.clone())?;
                     check_finite(&site("ffn.write_out"), write_out.clone())?;
                 }
@@ -323,7 +355,11 @@ impl ModelCapture {
                     write_out,
                 } => {
                     let top_k = chosen.dims()[1];
-                    expect_shape(&site("ffn.router_probs"), &router_probs.dims(), &[probes, experts])?;
+                    expect_shape(
+                        &site("ffn.router_probs"),
+                        &router_probs.dims(),
+                        &[probes, experts],
+                    )?;
                     expect_shape(&site("ffn.experts"), &chosen.dims(), &[probes, top_k])?;
                     expect_shape(&site("ffn.gates"), &gates.dims(), &[probes, top_k])?;
                     expect_shape(
@@ -345,7 +381,9 @@ impl ModelCapture {
                         if let Some(&bad) = row.iter().find(|&&e| e < 0 || e as usize >= experts) {
                             return Err(AttributionError::InvalidRouting {
                                 site: site("ffn.experts"),
-                                reason: format!("probe {p} routes to expert {bad}, but the layer has {experts} experts"),
+                                reason: format!(
+                                    "probe {p} routes to expert {bad}, but the layer has {experts} experts"
+                                ),
                             });
                         }
                         let mut sorted = row.to_vec();
@@ -353,7 +391,9 @@ impl ModelCapture {
                         if sorted.windows(2).any(|w| w[0] == w[1]) {
                             return Err(AttributionError::InvalidRouting {
                                 site: site("ffn.experts"),
-                                reason: format!("probe {p} chooses an expert twice ({row:?}); top-k experts must be distinct"),
+                                reason: format!(
+                                    "probe {p} chooses an expert twice ({row:?}); top-k experts must be distinct"
+                                ),
                             });
                         }
                     }

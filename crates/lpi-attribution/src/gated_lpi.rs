@@ -225,7 +225,7 @@ impl GatedLpi {
                         let slot_ids = index_tensor(&slots, &device);
                         let w = write_out
                             .clone()
-                            .slice([e..e + 1])
+                            .narrow(0, e, 1)
                             .reshape([n, readout.d_model]);
                         scorer.score_expert(
                             &neuron_base,
@@ -331,7 +331,9 @@ impl Scorer<'_> {
     fn baseline(&self, h: Tensor<2>) -> Baseline {
         let centred = self.readout.centre(h);
         let sq_norm = centred.clone().square().sum_dim(1).squeeze_dim(1);
-        let logits = centred.clone().matmul(self.readout.scaled_unembedding.clone());
+        let logits = centred
+            .clone()
+            .matmul(self.readout.scaled_unembedding.clone());
         let statistic = match self.config.norm_statistic {
             NormStatistic::Fixed => self.final_stat.clone(),
             NormStatistic::Recomputed => {
@@ -380,8 +382,12 @@ impl Scorer<'_> {
         let chunk = self.units_per_chunk(rows.len());
         for start in (0..n).step_by(chunk) {
             let end = (start + chunk).min(n);
-            let units = self.readout.centre(write_out.clone().slice([start..end]));
-            let columns = units.clone().matmul(self.readout.scaled_unembedding.clone());
+            let units = self
+                .readout
+                .centre(write_out.clone().narrow(0, start, end - start));
+            let columns = units
+                .clone()
+                .matmul(self.readout.scaled_unembedding.clone());
             let c = coefficients.clone().slice([0..rows.len(), start..end]);
             let dot = base
                 .centred
@@ -389,7 +395,15 @@ impl Scorer<'_> {
                 .select(0, row_ids.clone())
                 .matmul(units.clone().transpose());
             let unit_sq = units.square().sum_dim(1).transpose(); // [1, chunk]
-            let scores = self.score(base, rows, &row_ids, c, dot, unit_sq, Columns::Shared(columns));
+            let scores = self.score(
+                base,
+                rows,
+                &row_ids,
+                c,
+                dot,
+                unit_sq,
+                Columns::Shared(columns),
+            );
             let scores = match &outside_gates {
                 Some(g) => scores * g.clone().unsqueeze_dim(1),
                 None => scores,
@@ -416,7 +430,15 @@ impl Scorer<'_> {
             .reshape([p, h]);
         let unit_sq = centred.square().sum_dim(2).reshape([p, h]);
         let ones = Tensor::ones([p, h], &device);
-        float_values(self.score(base, &rows, &row_ids, ones, dot, unit_sq, Columns::PerProbe(columns)))
+        float_values(self.score(
+            base,
+            &rows,
+            &row_ids,
+            ones,
+            dot,
+            unit_sq,
+            Columns::PerProbe(columns),
+        ))
     }
 
     /// The common tail: `a`, `b`, the exact log-sum-exp and the log-probability increase,
@@ -475,8 +497,12 @@ impl Scorer<'_> {
                 .map(|&r| BaselineRow::new(&z[r * v..(r + 1) * v]))
                 .collect();
             let out = match columns {
-                Columns::Shared(m) => fused_shared(&float_values(m.clone()), v, &baseline_rows, &a, &b),
-                Columns::PerProbe(m) => fused_per_probe(&float_values(m.clone()), v, &baseline_rows, &a, &b),
+                Columns::Shared(m) => {
+                    fused_shared(&float_values(m.clone()), v, &baseline_rows, &a, &b)
+                }
+                Columns::PerProbe(m) => {
+                    fused_per_probe(&float_values(m.clone()), v, &baseline_rows, &a, &b)
+                }
             };
             return Tensor::from_data(TensorData::new(out, dims), &device);
         }
@@ -489,7 +515,7 @@ impl Scorer<'_> {
             let a = a.clone().slice([0..p, start..end]).unsqueeze_dim::<3>(2);
             let b = b.clone().slice([0..p, start..end]).unsqueeze_dim::<3>(2);
             let m: Tensor<3> = match columns {
-                Columns::Shared(m) => m.clone().slice([start..end]).unsqueeze_dim(0),
+                Columns::Shared(m) => m.clone().narrow(0, start, end - start).unsqueeze_dim(0),
                 Columns::PerProbe(m) => m.clone().slice([0..p, start..end]),
             };
             let logits = a * z.clone().unsqueeze_dim(1) + b * m;
@@ -553,7 +579,13 @@ fn fused_shared(m: &[f32], v: usize, rows: &[BaselineRow<'_>], a: &[f32], b: &[f
 }
 
 /// Fused log-sum-exp for head columns, one set per probe row; parallel over probes.
-fn fused_per_probe(m: &[f32], v: usize, rows: &[BaselineRow<'_>], a: &[f32], b: &[f32]) -> Vec<f32> {
+fn fused_per_probe(
+    m: &[f32],
+    v: usize,
+    rows: &[BaselineRow<'_>],
+    a: &[f32],
+    b: &[f32],
+) -> Vec<f32> {
     let p = rows.len();
     let n = m.len() / (v * p);
     let mut out = vec![0.0f32; p * n];
@@ -610,7 +642,14 @@ impl ScoreAccumulator {
         }
     }
 
-    fn add_neurons(&mut self, layer: usize, expert: usize, start: usize, rows: &[usize], scores: &[f32]) {
+    fn add_neurons(
+        &mut self,
+        layer: usize,
+        expert: usize,
+        start: usize,
+        rows: &[usize],
+        scores: &[f32],
+    ) {
         let chunk = scores.len() / rows.len();
         let first = self.layout.neuron_index(layer, expert, start);
         let total = self.layout.num_neurons();
@@ -620,7 +659,8 @@ impl ScoreAccumulator {
                 *sum += s;
             }
             if let Some(per) = &mut self.per_probe {
-                per.neurons[probe * total + first..probe * total + first + chunk].copy_from_slice(row);
+                per.neurons[probe * total + first..probe * total + first + chunk]
+                    .copy_from_slice(row);
             }
         }
     }
@@ -635,12 +675,18 @@ impl ScoreAccumulator {
                 *sum += s;
             }
             if let Some(per) = &mut self.per_probe {
-                per.heads[probe * total + first..probe * total + first + heads].copy_from_slice(row);
+                per.heads[probe * total + first..probe * total + first + heads]
+                    .copy_from_slice(row);
             }
         }
     }
 
-    fn finish(self, targets: Vec<u32>, target_logprobs: Vec<f32>, reduction: ProbeReduction) -> GatedLpiScores {
+    fn finish(
+        self,
+        targets: Vec<u32>,
+        target_logprobs: Vec<f32>,
+        reduction: ProbeReduction,
+    ) -> GatedLpiScores {
         GatedLpiScores {
             layout: self.layout,
             probes: self.probes,

@@ -103,7 +103,8 @@ fn dispatch(
     if std::arch::is_x86_feature_detected!("avx512f") {
         // SAFETY: the CPU supports the features the function is compiled for.
         unsafe { lse_affine_avx512(column, rows, a, b, out) }
-    } else if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    } else if std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma")
     {
         // SAFETY: as above.
         unsafe { lse_affine_avx2(column, rows, a, b, out) }
@@ -132,7 +133,7 @@ fn lse_affine_avx512(
     b: &[f32],
     out: &mut [f32],
 ) {
-    lse_affine_body(column, rows, a, b, out)
+    lse_affine_body::<true>(column, rows, a, b, out)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -144,7 +145,7 @@ fn lse_affine_avx2(
     b: &[f32],
     out: &mut [f32],
 ) {
-    lse_affine_body(column, rows, a, b, out)
+    lse_affine_body::<true>(column, rows, a, b, out)
 }
 
 fn lse_affine_portable(
@@ -154,12 +155,13 @@ fn lse_affine_portable(
     b: &[f32],
     out: &mut [f32],
 ) {
-    lse_affine_body(column, rows, a, b, out)
+    lse_affine_body::<false>(column, rows, a, b, out)
 }
 
 /// The kernel body, inlined into each target-feature wrapper so LLVM vectorises it for that ISA.
+/// `FMA` selects fused multiply-adds, which are only fast where the CPU has them.
 #[inline(always)]
-fn lse_affine_body(
+fn lse_affine_body<const FMA: bool>(
     column: UnitColumn<'_>,
     rows: &[BaselineRow<'_>],
     a: &[f32],
@@ -168,31 +170,36 @@ fn lse_affine_body(
 ) {
     for (j, row) in rows.iter().enumerate() {
         let (aj, bj) = (a[j], b[j]);
-        let bound = aj * row.max + if bj >= 0.0 { bj * column.max } else { bj * column.min };
-        let sum = shifted_exp_sum(row.logits, column.logits, aj, bj, bound);
+        let bound = aj * row.max
+            + if bj >= 0.0 {
+                bj * column.max
+            } else {
+                bj * column.min
+            };
+        let sum = shifted_exp_sum::<FMA>(row.logits, column.logits, aj, bj, bound);
         out[j] = if sum > UNDERFLOW_GUARD && sum.is_finite() {
             bound + sum.ln()
         } else {
             let exact = exact_max(row.logits, column.logits, aj, bj);
-            exact + shifted_exp_sum(row.logits, column.logits, aj, bj, exact).ln()
+            exact + shifted_exp_sum::<FMA>(row.logits, column.logits, aj, bj, exact).ln()
         };
     }
 }
 
 #[inline(always)]
-fn shifted_exp_sum(z: &[f32], m: &[f32], a: f32, b: f32, shift: f32) -> f32 {
+fn shifted_exp_sum<const FMA: bool>(z: &[f32], m: &[f32], a: f32, b: f32, shift: f32) -> f32 {
     let mut acc = [0.0f32; LANES];
     let zc = z.chunks_exact(LANES);
     let mc = m.chunks_exact(LANES);
     let (zt, mt) = (zc.remainder(), mc.remainder());
     for (zs, ms) in zc.zip(mc) {
         for l in 0..LANES {
-            acc[l] += exp_poly(a * zs[l] + b * ms[l] - shift);
+            acc[l] += exp_poly::<FMA>(madd::<FMA>(a, zs[l], madd::<FMA>(b, ms[l], -shift)));
         }
     }
     let mut sum = 0.0f32;
     for (&zv, &mv) in zt.iter().zip(mt) {
-        sum += exp_poly(a * zv + b * mv - shift);
+        sum += exp_poly::<FMA>(madd::<FMA>(a, zv, madd::<FMA>(b, mv, -shift)));
     }
     // Pairwise reduction of the lanes keeps the rounding error small.
     let mut width = LANES;
@@ -213,28 +220,43 @@ fn exact_max(z: &[f32], m: &[f32], a: f32, b: f32) -> f32 {
         .fold(f32::NEG_INFINITY, f32::max)
 }
 
+/// `a * b + c`, fused where the CPU has FMA (a libm call otherwise, so never there).
+#[inline(always)]
+fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
+    if FMA { a.mul_add(b, c) } else { a * b + c }
+}
+
 /// `exp(x)` for `x <= ~88`, branch-free so it vectorises: Cody-Waite range reduction
 /// `x = n ln2 + r`, a degree-6 minimax polynomial for `exp(r)` on `|r| <= ln2 / 2` (Cephes
 /// `expf` coefficients, about 1e-7 relative error) and `2^n` built in the exponent bits.
 /// Inputs below -87 return `exp(-87)` (about 1.6e-38), negligible against the `exp(0) = 1` term
 /// that the shift guarantees in every sum.
 #[inline(always)]
-pub fn exp_poly(x: f32) -> f32 {
+pub fn exp_poly<const FMA: bool>(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
     // Adding then subtracting 1.5 * 2^23 rounds to the nearest integer in the FPU.
     const ROUND: f32 = 12_582_912.0;
     let x = if x < -87.0 { -87.0 } else { x };
-    let n = (x * LOG2E + ROUND) - ROUND;
-    let r = x - n * LN2_HI - n * LN2_LO;
+    let shifted = x * LOG2E + ROUND;
+    let n = shifted - ROUND;
+    let r = madd::<FMA>(-n, LN2_LO, madd::<FMA>(-n, LN2_HI, x));
     let r2 = r * r;
-    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
-        + 1.666_666_5e-1)
-        * r
-        + 5.000_000_1e-1;
-    let e = p * r2 + r + 1.0;
-    let scale = f32::from_bits((((n as i32) + 127) << 23) as u32);
+    let mut p = 1.987_569_1e-4;
+    for c in [
+        1.398_199_9e-3,
+        8.333_452e-3,
+        4.166_579_6e-2,
+        1.666_666_5e-1,
+        0.5,
+    ] {
+        p = madd::<FMA>(p, r, c);
+    }
+    let e = madd::<FMA>(p, r2, r + 1.0);
+    // The low mantissa bits of `shifted` hold n (two's complement); shifting them into the
+    // exponent field after adding the bias gives 2^n without a float-to-int conversion.
+    let scale = f32::from_bits(shifted.to_bits().wrapping_add(127) << 23);
     e * scale
 }
 
@@ -269,8 +291,16 @@ mod tests {
         let mut x = -87.0f32;
         while x < 88.0 {
             let want = x.exp();
-            let got = exp_poly(x);
-            assert!(((got - want) / want).abs() < 3e-7, "exp({x}): {got} vs {want}");
+            let got = exp_poly::<false>(x);
+            let fused = exp_poly::<true>(x);
+            assert!(
+                ((fused - want) / want).abs() < 3e-7,
+                "fused exp({x}): {fused} vs {want}"
+            );
+            assert!(
+                ((got - want) / want).abs() < 3e-7,
+                "exp({x}): {got} vs {want}"
+            );
             x += 0.013;
         }
     }

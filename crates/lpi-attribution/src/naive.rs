@@ -76,13 +76,13 @@ pub fn naive_gated_lpi(
             let h_in = &layer_input[p * d..(p + 1) * d];
             for h in 0..layout.heads {
                 let v = &head_outputs[(p * layout.heads + h) * d..(p * layout.heads + h + 1) * d];
-                heads[p * layout.num_heads() + layout.head_index(l, h)] = increase(h_in, v, p) as f32;
+                heads[p * layout.num_heads() + layout.head_index(l, h)] =
+                    increase(h_in, v, p) as f32;
             }
         }
 
-        // Per probe: (expert, gate, coefficients of that expert's neurons).
         let n = layout.neurons_per_expert;
-        let (routes, write_out): (Vec<Vec<(usize, f64, Vec<f64>)>>, Vec<f64>) = match &layer.ffn {
+        let (routes, write_out): (Vec<Vec<Route>>, Vec<f64>) = match &layer.ffn {
             FfnCapture::Dense {
                 coefficients,
                 write_out,
@@ -109,7 +109,11 @@ pub fn naive_gated_lpi(
                         (0..k)
                             .map(|s| {
                                 let slot = p * k + s;
-                                (chosen[slot] as usize, g[slot], c[slot * n..(slot + 1) * n].to_vec())
+                                (
+                                    chosen[slot] as usize,
+                                    g[slot],
+                                    c[slot * n..(slot + 1) * n].to_vec(),
+                                )
                             })
                             .collect()
                     })
@@ -132,7 +136,8 @@ pub fn naive_gated_lpi(
                             gate * increase(base, &v, p)
                         }
                     };
-                    neurons[p * layout.num_neurons() + layout.neuron_index(l, *expert, i)] = score as f32;
+                    neurons[p * layout.num_neurons() + layout.neuron_index(l, *expert, i)] =
+                        score as f32;
                 }
             }
         }
@@ -143,6 +148,9 @@ pub fn naive_gated_lpi(
         scores: PerProbeScores { neurons, heads },
     })
 }
+
+/// One routed expert of one probe: (expert, gate, that expert's coefficients).
+type Route = (usize, f64, Vec<f64>);
 
 /// The final norm and unembedding in f64.
 struct HostReadout {
@@ -215,7 +223,9 @@ fn argmax(values: &[f64]) -> usize {
     values
         .iter()
         .enumerate()
-        .fold((0, f64::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best })
+        .fold((0, f64::NEG_INFINITY), |best, (i, &v)| {
+            if v > best.1 { (i, v) } else { best }
+        })
         .0
 }
 

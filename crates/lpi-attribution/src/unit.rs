@@ -43,7 +43,9 @@ impl fmt::Display for UnitId {
 
 /// A string that is not a canonical unit id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not a unit id: expected `l<layer>.e<expert>.n<neuron>` or `l<layer>.h<head>`, e.g. `l3.e5.n17` or `l3.h2`")]
+#[error(
+    "`{0}` is not a unit id: expected `l<layer>.e<expert>.n<neuron>` or `l<layer>.h<head>`, e.g. `l3.e5.n17` or `l3.h2`"
+)]
 pub struct ParseUnitIdError(String);
 
 impl FromStr for UnitId {
@@ -164,7 +166,15 @@ mod tests {
             .to_string(),
             "l3.e5.n17"
         );
-        for bad in ["", "l3", "l3.e5", "l3.x5.n1", "l.e1.n1", "l3.h-1", "l3.e5.n1.z"] {
+        for bad in [
+            "",
+            "l3",
+            "l3.e5",
+            "l3.x5.n1",
+            "l.e1.n1",
+            "l3.h-1",
+            "l3.e5.n1.z",
+        ] {
             assert!(bad.parse::<UnitId>().is_err(), "{bad} parsed");
         }
     }

@@ -33,7 +33,12 @@ impl Ablation {
     }
 
     /// The multiplicative masks of one layer (`None` where nothing in it is ablated).
-    pub(crate) fn layer_masks(&self, layer: usize, model: &Transformer, device: &Device) -> LayerMasks {
+    pub(crate) fn layer_masks(
+        &self,
+        layer: usize,
+        model: &Transformer,
+        device: &Device,
+    ) -> LayerMasks {
         let block = &model.layers[layer];
         let heads = block.self_attn.n_heads;
         let (experts, neurons) = match &block.ffn {
@@ -65,8 +70,9 @@ impl Ablation {
         }
         LayerMasks {
             heads: any_head.then(|| Tensor::from_data(TensorData::new(head_mask, [heads]), device)),
-            neurons: any_neuron
-                .then(|| Tensor::from_data(TensorData::new(neuron_mask, [experts, neurons]), device)),
+            neurons: any_neuron.then(|| {
+                Tensor::from_data(TensorData::new(neuron_mask, [experts, neurons]), device)
+            }),
         }
     }
 }

@@ -21,7 +21,9 @@ impl SyntheticFacts {
     /// A world whose objects are drawn by a seeded hash, so the same seed gives the same facts.
     pub fn new(subjects: usize, relations: usize, objects: usize, seed: u64) -> Self {
         let table = (0..subjects * relations)
-            .map(|i| (splitmix64(seed ^ (i as u64).wrapping_mul(0x9E37_79B9)) % objects as u64) as usize)
+            .map(|i| {
+                (splitmix64(seed ^ (i as u64).wrapping_mul(0x9E37_79B9)) % objects as u64) as usize
+            })
             .collect();
         Self {
             subjects,

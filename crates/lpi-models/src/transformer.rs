@@ -127,7 +127,11 @@ impl TransformerConfig {
 
     fn norm(&self, d: usize, device: &Device) -> Norm {
         match self.norm {
-            NormKind::Rms => Norm::Rms(RmsNormConfig::new(d).with_epsilon(self.norm_eps).init(device)),
+            NormKind::Rms => Norm::Rms(
+                RmsNormConfig::new(d)
+                    .with_epsilon(self.norm_eps)
+                    .init(device),
+            ),
             NormKind::NonParametricLayerNorm => Norm::LayerNorm(NonParametricLayerNorm {
                 epsilon: self.norm_eps,
             }),
@@ -141,8 +145,11 @@ impl TransformerConfig {
                 .init(device)
         };
         let qk_norm = || {
-            self.qk_norm
-                .then(|| RmsNormConfig::new(self.d_model).with_epsilon(self.norm_eps).init(device))
+            self.qk_norm.then(|| {
+                RmsNormConfig::new(self.d_model)
+                    .with_epsilon(self.norm_eps)
+                    .init(device)
+            })
         };
         Attention {
             q_proj: proj(),
@@ -370,12 +377,10 @@ impl MoeFfn {
         let probs = self.router_probs(x.clone());
         let (experts, gates) = self.route(probs.clone());
         // Dense gate matrix [N, E]: the chosen experts' gates, zero elsewhere.
-        let weights = probs.zeros_like().scatter(
-            1,
-            experts,
-            gates,
-            burn::tensor::IndexingUpdateOp::Add,
-        );
+        let weights =
+            probs
+                .zeros_like()
+                .scatter(1, experts, gates, burn::tensor::IndexingUpdateOp::Add);
         let mut coefficients = self.coefficients(x);
         if let Some(mask) = neuron_mask {
             coefficients = coefficients * mask.unsqueeze_dim(1);
@@ -417,7 +422,11 @@ pub(crate) struct LayerTrace {
 
 impl DecoderLayer {
     /// Runs the layer on `[B, S, d]`, returning the output and its trace.
-    pub(crate) fn forward_traced(&self, x: Tensor<3>, masks: &LayerMasks) -> (Tensor<3>, LayerTrace) {
+    pub(crate) fn forward_traced(
+        &self,
+        x: Tensor<3>,
+        masks: &LayerMasks,
+    ) -> (Tensor<3>, LayerTrace) {
         let [b, s, d] = x.dims();
         let (attn_out, context) = self
             .self_attn
@@ -480,7 +489,8 @@ impl Transformer {
         let logits = self.forward(tokens.clone().slice([0..b, 0..s - 1]));
         let targets = tokens.slice([0..b, 1..s]).reshape([b * (s - 1), 1]);
         let vocab = logits.dims()[2];
-        let logprobs = burn::tensor::activation::log_softmax(logits.reshape([b * (s - 1), vocab]), 1);
+        let logprobs =
+            burn::tensor::activation::log_softmax(logits.reshape([b * (s - 1), vocab]), 1);
         logprobs.gather(1, targets).mean().neg()
     }
 
