@@ -412,33 +412,48 @@ impl Scorer<'_> {
         }
     }
 
-    /// Scores every head of one layer for every probe, `[P, H]`.
+    /// Scores every head of one layer for every probe, `[P, H]`, in chunks of probes: each probe
+    /// has its own head columns (`H x V` floats), plus their host copy or perturbed logits.
     fn score_heads(&self, base: &Baseline, head_outputs: Tensor<3>) -> Vec<f32> {
         let [p, h, d] = head_outputs.dims();
         let device = head_outputs.device();
-        let rows: Vec<usize> = (0..p).collect();
-        let row_ids = index_tensor(&rows, &device);
-        let centred = self.readout.centre(head_outputs);
-        let columns = centred
-            .clone()
-            .reshape([p * h, d])
-            .matmul(self.readout.scaled_unembedding.clone())
-            .reshape([p, h, self.readout.vocab]);
-        let dot = centred
-            .clone()
-            .matmul(base.centred.clone().unsqueeze_dim(2))
-            .reshape([p, h]);
-        let unit_sq = centred.square().sum_dim(2).reshape([p, h]);
-        let ones = Tensor::ones([p, h], &device);
-        float_values(self.score(
-            base,
-            &rows,
-            &row_ids,
-            ones,
-            dot,
-            unit_sq,
-            Columns::PerProbe(columns),
-        ))
+        let per_probe = 2 * 4 * h * self.readout.vocab;
+        let chunk = (self.config.max_chunk_bytes / per_probe).max(1);
+        let mut scores = Vec::with_capacity(p * h);
+        for start in (0..p).step_by(chunk) {
+            let end = (start + chunk).min(p);
+            let rows: Vec<usize> = (start..end).collect();
+            let row_ids = index_tensor(&rows, &device);
+            let centred = self
+                .readout
+                .centre(head_outputs.clone().narrow(0, start, end - start));
+            let columns = centred
+                .clone()
+                .reshape([rows.len() * h, d])
+                .matmul(self.readout.scaled_unembedding.clone())
+                .reshape([rows.len(), h, self.readout.vocab]);
+            let dot = centred
+                .clone()
+                .matmul(
+                    base.centred
+                        .clone()
+                        .select(0, row_ids.clone())
+                        .unsqueeze_dim(2),
+                )
+                .reshape([rows.len(), h]);
+            let unit_sq = centred.square().sum_dim(2).reshape([rows.len(), h]);
+            let ones = Tensor::ones([rows.len(), h], &device);
+            scores.extend(float_values(self.score(
+                base,
+                &rows,
+                &row_ids,
+                ones,
+                dot,
+                unit_sq,
+                Columns::PerProbe(columns),
+            )));
+        }
+        scores
     }
 
     /// The common tail: `a`, `b`, the exact log-sum-exp and the log-probability increase,
@@ -524,10 +539,10 @@ impl Scorer<'_> {
         Tensor::cat(parts, 1)
     }
 
-    /// Units per chunk so the columns (and, on the tensor kernel, the perturbed logits of `rows`
-    /// probes) stay within `max_chunk_bytes`.
+    /// Units per chunk so the columns plus their host copy (fused kernel) or plus the perturbed
+    /// logits of `rows` probes (tensor kernel) stay within `max_chunk_bytes`.
     fn units_per_chunk(&self, rows: usize) -> usize {
-        let per_unit = 4 * self.readout.vocab * if self.fused { 1 } else { rows + 1 };
+        let per_unit = 4 * self.readout.vocab * if self.fused { 2 } else { rows + 1 };
         (self.config.max_chunk_bytes / per_unit).max(1)
     }
 }
