@@ -277,7 +277,7 @@ impl ModelCapture {
     /// Checks every site's shape against the others and against `probes`, and that no site holds
     /// NaN or infinity. Returns the model's unit layout.
     pub fn validate(&self, probes: usize) -> Result<UnitLayout, AttributionError> {
-        let [d_model, vocab] = self.readout.unembedding.dims();
+        let [d_model, _vocab] = self.readout.unembedding.dims();
         expect_shape(
             "final_residual",
             &self.final_residual.dims(),
@@ -286,7 +286,6 @@ impl ModelCapture {
         if let Some(gain) = self.readout.norm.gain() {
             expect_shape("readout.norm.gain", &gain.dims(), &[d_model])?;
         }
-        let _ = vocab;
         let first = self
             .layers
             .first()

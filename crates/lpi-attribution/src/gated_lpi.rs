@@ -492,6 +492,8 @@ impl Scorer<'_> {
         increase.mask_fill(zero, 0.0)
     }
 
+    /// `LSE(a z + b m)` of every (row, unit) pair, `[rows, units]`. The callers chunk units (and,
+    /// for heads, probes) so the columns and perturbed logits fit in `max_chunk_bytes`.
     fn log_sum_exp(
         &self,
         base: &Baseline,
@@ -502,41 +504,47 @@ impl Scorer<'_> {
         columns: &Columns,
     ) -> Tensor<2> {
         let device = a.device();
-        let dims = a.dims();
         if let (true, Some(z)) = (self.fused, &base.host_logits) {
             let v = self.readout.vocab;
-            let a = float_values(a.clone());
-            let b = float_values(b.clone());
             let baseline_rows: Vec<BaselineRow<'_>> = rows
                 .iter()
                 .map(|&r| BaselineRow::new(&z[r * v..(r + 1) * v]))
                 .collect();
-            let out = match columns {
+            return match columns {
                 Columns::Shared(m) => {
-                    fused_shared(&float_values(m.clone()), v, &baseline_rows, &a, &b)
+                    // Unit-major so each thread owns whole columns: [units, rows].
+                    let by_unit = fused_shared(
+                        &float_values(m.clone()),
+                        v,
+                        &baseline_rows,
+                        &float_values(a.clone().transpose()),
+                        &float_values(b.clone().transpose()),
+                    );
+                    let [p, n] = a.dims();
+                    Tensor::<2>::from_data(TensorData::new(by_unit, [n, p]), &device).transpose()
                 }
                 Columns::PerProbe(m) => {
-                    fused_per_probe(&float_values(m.clone()), v, &baseline_rows, &a, &b)
+                    let out = fused_per_probe(
+                        &float_values(m.clone()),
+                        v,
+                        &baseline_rows,
+                        &float_values(a.clone()),
+                        &float_values(b.clone()),
+                    );
+                    Tensor::from_data(TensorData::new(out, a.dims()), &device)
                 }
             };
-            return Tensor::from_data(TensorData::new(out, dims), &device);
         }
-        let z = base.logits.clone().select(0, row_ids.clone());
-        let [p, n] = dims;
-        let per_chunk = (self.config.max_chunk_bytes / (4 * p * self.readout.vocab).max(1)).max(1);
-        let mut parts = Vec::new();
-        for start in (0..n).step_by(per_chunk) {
-            let end = (start + per_chunk).min(n);
-            let a = a.clone().slice([0..p, start..end]).unsqueeze_dim::<3>(2);
-            let b = b.clone().slice([0..p, start..end]).unsqueeze_dim::<3>(2);
-            let m: Tensor<3> = match columns {
-                Columns::Shared(m) => m.clone().narrow(0, start, end - start).unsqueeze_dim(0),
-                Columns::PerProbe(m) => m.clone().slice([0..p, start..end]),
-            };
-            let logits = a * z.clone().unsqueeze_dim(1) + b * m;
-            parts.push(log_sum_exp_rows(logits));
-        }
-        Tensor::cat(parts, 1)
+        let z = base
+            .logits
+            .clone()
+            .select(0, row_ids.clone())
+            .unsqueeze_dim::<3>(1);
+        let m: Tensor<3> = match columns {
+            Columns::Shared(m) => m.clone().unsqueeze_dim(0),
+            Columns::PerProbe(m) => m.clone(),
+        };
+        log_sum_exp_rows(a.clone().unsqueeze_dim(2) * z + b.clone().unsqueeze_dim(2) * m)
     }
 
     /// Units per chunk so the columns plus their host copy (fused kernel) or plus the perturbed
@@ -569,27 +577,17 @@ impl Columns {
     }
 }
 
-/// Fused log-sum-exp for neuron columns shared by all rows; parallel over neurons.
+/// Fused log-sum-exp for neuron columns shared by all rows; parallel over neurons. `a` and `b`
+/// are unit-major (`[units, rows]`), and so is the result.
 fn fused_shared(m: &[f32], v: usize, rows: &[BaselineRow<'_>], a: &[f32], b: &[f32]) -> Vec<f32> {
     let p = rows.len();
-    let n = m.len() / v;
-    // Unit-major scratch so each thread owns whole columns: [n, p].
-    let mut by_unit = vec![0.0f32; n * p];
-    by_unit
-        .par_chunks_mut(p)
+    let mut out = vec![0.0f32; a.len()];
+    out.par_chunks_mut(p)
         .zip(m.par_chunks(v))
-        .enumerate()
-        .for_each(|(i, (out, column))| {
-            let ai: Vec<f32> = (0..p).map(|r| a[r * n + i]).collect();
-            let bi: Vec<f32> = (0..p).map(|r| b[r * n + i]).collect();
-            lse_affine(UnitColumn::new(column), rows, &ai, &bi, out);
+        .zip(a.par_chunks(p).zip(b.par_chunks(p)))
+        .for_each(|((out, column), (a, b))| {
+            lse_affine(UnitColumn::new(column), rows, a, b, out);
         });
-    let mut out = vec![0.0f32; p * n];
-    for i in 0..n {
-        for r in 0..p {
-            out[r * n + i] = by_unit[i * p + r];
-        }
-    }
     out
 }
 
