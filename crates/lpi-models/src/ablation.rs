@@ -48,31 +48,30 @@ impl Ablation {
                 (e, n)
             }
         };
-        let mut head_mask = vec![1.0f32; heads];
-        let mut neuron_mask = vec![1.0f32; experts * neurons];
-        let (mut any_head, mut any_neuron) = (false, false);
+        // Masks are built only for a layer that has ablated units: the plain forward pass
+        // (training) allocates nothing here.
+        let mut head_mask: Option<Vec<f32>> = None;
+        let mut neuron_mask: Option<Vec<f32>> = None;
         for unit in &self.units {
             match *unit {
                 UnitId::Head { layer: l, head } if l == layer && head < heads => {
-                    head_mask[head] = 0.0;
-                    any_head = true;
+                    head_mask.get_or_insert_with(|| vec![1.0; heads])[head] = 0.0;
                 }
                 UnitId::Neuron {
                     layer: l,
                     expert,
                     index,
                 } if l == layer && expert < experts && index < neurons => {
-                    neuron_mask[expert * neurons + index] = 0.0;
-                    any_neuron = true;
+                    neuron_mask.get_or_insert_with(|| vec![1.0; experts * neurons])
+                        [expert * neurons + index] = 0.0;
                 }
                 _ => {}
             }
         }
         LayerMasks {
-            heads: any_head.then(|| Tensor::from_data(TensorData::new(head_mask, [heads]), device)),
-            neurons: any_neuron.then(|| {
-                Tensor::from_data(TensorData::new(neuron_mask, [experts, neurons]), device)
-            }),
+            heads: head_mask.map(|m| Tensor::from_data(TensorData::new(m, [heads]), device)),
+            neurons: neuron_mask
+                .map(|m| Tensor::from_data(TensorData::new(m, [experts, neurons]), device)),
         }
     }
 }

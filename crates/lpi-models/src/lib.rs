@@ -26,5 +26,5 @@ mod transformer;
 pub use ablation::Ablation;
 pub use transformer::{
     Attention, DecoderLayer, Ffn, MoeConfig, MoeFfn, NonParametricLayerNorm, Norm, NormKind,
-    SwiGlu, Transformer, TransformerConfig,
+    RopeTables, SwiGlu, Transformer, TransformerConfig,
 };

@@ -122,6 +122,7 @@ impl TransformerConfig {
                 .with_bias(false)
                 .init(device),
             max_seq_len: self.max_seq_len,
+            rope_theta: self.rope_theta,
         }
     }
 
@@ -159,7 +160,6 @@ impl TransformerConfig {
             q_norm: qk_norm(),
             k_norm: qk_norm(),
             n_heads: self.n_heads,
-            rope_theta: self.rope_theta,
         }
     }
 
@@ -245,14 +245,18 @@ pub struct Attention {
     pub k_norm: Option<RmsNorm>,
     /// Heads.
     pub n_heads: usize,
-    /// RoPE base.
-    pub rope_theta: f64,
 }
 
 impl Attention {
     /// Returns the attention output `[B, S, d]` and the per-head context `[B, H, S, head_dim]`.
-    /// `head_mask` (`[H]`, 1 keeps and 0 zeroes a head) scales each head's context.
-    pub fn forward(&self, x: Tensor<3>, head_mask: Option<Tensor<1>>) -> (Tensor<3>, Tensor<4>) {
+    /// `rope` holds the position tables for `S` positions; `head_mask` (`[H]`, 1 keeps and 0
+    /// zeroes a head) scales each head's context.
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        rope: &RopeTables,
+        head_mask: Option<Tensor<1>>,
+    ) -> (Tensor<3>, Tensor<4>) {
         let [b, s, d] = x.dims();
         let (h, dh) = (self.n_heads, d / self.n_heads);
         let mut q = self.q_proj.forward(x.clone());
@@ -265,9 +269,8 @@ impl Attention {
             k = norm.forward(k);
         }
         let heads = |t: Tensor<3>| t.reshape([b, s, h, dh]).swap_dims(1, 2);
-        let (cos, sin) = rope_tables(s, dh, self.rope_theta, &q.device());
-        let q = apply_rope(heads(q), cos.clone(), sin.clone());
-        let k = apply_rope(heads(k), cos, sin);
+        let q = rope.apply(heads(q));
+        let k = rope.apply(heads(k));
         let options = AttentionModuleOptions {
             scale: None,
             softcap: None,
@@ -282,34 +285,44 @@ impl Attention {
     }
 }
 
-/// `cos` and `sin` tables `[S, head_dim]` for the rotate-half RoPE convention of HF Llama/OLMo.
-fn rope_tables(seq: usize, head_dim: usize, theta: f64, device: &Device) -> (Tensor<2>, Tensor<2>) {
-    let half = head_dim / 2;
-    let mut cos = Vec::with_capacity(seq * head_dim);
-    let mut sin = Vec::with_capacity(seq * head_dim);
-    for pos in 0..seq {
-        let angles: Vec<f64> = (0..half)
-            .map(|i| pos as f64 * theta.powf(-2.0 * i as f64 / head_dim as f64))
-            .collect();
-        for _ in 0..2 {
-            cos.extend(angles.iter().map(|a| a.cos() as f32));
-            sin.extend(angles.iter().map(|a| a.sin() as f32));
-        }
-    }
-    (
-        Tensor::from_data(TensorData::new(cos, [seq, head_dim]), device),
-        Tensor::from_data(TensorData::new(sin, [seq, head_dim]), device),
-    )
+/// `cos` and `sin` tables `[S, head_dim]` for the rotate-half RoPE convention of HF Llama/OLMo,
+/// computed once per forward pass and shared by every layer.
+#[derive(Debug, Clone)]
+pub struct RopeTables {
+    cos: Tensor<2>,
+    sin: Tensor<2>,
 }
 
-/// `x * cos + rotate_half(x) * sin` for `x` of shape `[B, H, S, head_dim]`.
-fn apply_rope(x: Tensor<4>, cos: Tensor<2>, sin: Tensor<2>) -> Tensor<4> {
-    let [b, h, s, dh] = x.dims();
-    let half = dh / 2;
-    let x1 = x.clone().slice([0..b, 0..h, 0..s, 0..half]);
-    let x2 = x.clone().slice([0..b, 0..h, 0..s, half..dh]);
-    let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
-    x * cos.unsqueeze::<4>() + rotated * sin.unsqueeze::<4>()
+impl RopeTables {
+    /// Tables for positions `0..seq` of heads of width `head_dim` with base `theta`.
+    pub fn new(seq: usize, head_dim: usize, theta: f64, device: &Device) -> Self {
+        let half = head_dim / 2;
+        let mut cos = Vec::with_capacity(seq * head_dim);
+        let mut sin = Vec::with_capacity(seq * head_dim);
+        for pos in 0..seq {
+            let angles: Vec<f64> = (0..half)
+                .map(|i| pos as f64 * theta.powf(-2.0 * i as f64 / head_dim as f64))
+                .collect();
+            for _ in 0..2 {
+                cos.extend(angles.iter().map(|a| a.cos() as f32));
+                sin.extend(angles.iter().map(|a| a.sin() as f32));
+            }
+        }
+        Self {
+            cos: Tensor::from_data(TensorData::new(cos, [seq, head_dim]), device),
+            sin: Tensor::from_data(TensorData::new(sin, [seq, head_dim]), device),
+        }
+    }
+
+    /// `x * cos + rotate_half(x) * sin` for `x` of shape `[B, H, S, head_dim]`.
+    pub fn apply(&self, x: Tensor<4>) -> Tensor<4> {
+        let [b, h, s, dh] = x.dims();
+        let half = dh / 2;
+        let x1 = x.clone().slice([0..b, 0..h, 0..s, 0..half]);
+        let x2 = x.clone().slice([0..b, 0..h, 0..s, half..dh]);
+        let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
+        x * self.cos.clone().unsqueeze::<4>() + rotated * self.sin.clone().unsqueeze::<4>()
+    }
 }
 
 /// A dense SwiGLU FFN: `down_proj(silu(gate_proj(x)) * up_proj(x))`.
@@ -425,12 +438,13 @@ impl DecoderLayer {
     pub(crate) fn forward_traced(
         &self,
         x: Tensor<3>,
+        rope: &RopeTables,
         masks: &LayerMasks,
     ) -> (Tensor<3>, LayerTrace) {
         let [b, s, d] = x.dims();
-        let (attn_out, context) = self
-            .self_attn
-            .forward(self.attn_norm.forward(x.clone()), masks.heads.clone());
+        let (attn_out, context) =
+            self.self_attn
+                .forward(self.attn_norm.forward(x.clone()), rope, masks.heads.clone());
         let h_mid = x.clone() + attn_out;
         let normed = self.ffn_norm.forward(h_mid.clone());
         let ffn_out = match &self.ffn {
@@ -469,6 +483,8 @@ pub struct Transformer {
     pub lm_head: Linear,
     /// Longest sequence the model accepts.
     pub max_seq_len: usize,
+    /// RoPE base.
+    pub rope_theta: f64,
 }
 
 impl Transformer {
@@ -503,10 +519,13 @@ impl Transformer {
     ) -> (Tensor<3>, Vec<LayerTrace>) {
         let device = tokens.device();
         let mut x = self.embed_tokens.forward(tokens);
+        let [_, seq, d] = x.dims();
+        let head_dim = d / self.layers.first().map_or(1, |l| l.self_attn.n_heads);
+        let rope = RopeTables::new(seq, head_dim, self.rope_theta, &device);
         let mut traces = Vec::new();
         for (l, layer) in self.layers.iter().enumerate() {
             let masks = ablation.layer_masks(l, self, &device);
-            let (out, layer_trace) = layer.forward_traced(x, &masks);
+            let (out, layer_trace) = layer.forward_traced(x, &rope, &masks);
             if trace {
                 traces.push(layer_trace);
             }
