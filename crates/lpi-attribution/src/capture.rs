@@ -7,7 +7,7 @@
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::error::AttributionError;
-use crate::unit::UnitLayout;
+use crate::unit::{UnitId, UnitLayout};
 
 /// A batch of probes: prompts, the position read out in each, and the gold target token.
 ///
@@ -169,6 +169,20 @@ pub trait Attributable {
 
     /// The longest sequence the model accepts.
     fn context_length(&self) -> usize;
+}
+
+/// A model whose attention heads can be silenced, for the functional-robustness readout
+/// (DESIGN.md 2.4): HIT@10 with the most important heads zeroed against random ones.
+pub trait HeadMasking: Attributable {
+    /// Next-token logits `[batch, vocab]` at `positions[b]` of row `b`, with the outputs of the
+    /// listed heads zeroed before the output projection in every position. Every id is a
+    /// [`UnitId::Head`] of this model. Called on the inference model.
+    fn logits_without_heads(
+        &self,
+        tokens: Tensor<2, Int>,
+        positions: &[usize],
+        heads: &[UnitId],
+    ) -> Tensor<2>;
 }
 
 /// The final norm, whose statistic LPI freezes (DESIGN.md 2.1). Biases are dropped by LPI's

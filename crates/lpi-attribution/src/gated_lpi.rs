@@ -31,6 +31,7 @@ use crate::config::{
     TargetChoice,
 };
 use crate::error::AttributionError;
+use crate::knowledge::GoldReadout;
 use crate::lse::{BaselineRow, UnitColumn, lse_affine};
 use crate::unit::UnitLayout;
 
@@ -58,6 +59,9 @@ pub struct GatedLpiScores {
     pub neuron_sum: Vec<f32>,
     /// Sum over probes of every head's score, canonical order.
     pub head_sum: Vec<f32>,
+    /// The gold token's rank and log-probability per probe (knowledge readouts), whatever
+    /// token is scored.
+    pub gold: GoldReadout,
     /// Every probe's scores, when `keep_per_probe` was set.
     pub per_probe: Option<PerProbeScores>,
     /// How [`Self::neuron_profile`] and [`Self::head_profile`] reduce over probes.
@@ -73,6 +77,37 @@ impl GatedLpiScores {
     /// One signed score per head, reduced over probes as configured.
     pub fn head_profile(&self) -> Vec<f32> {
         self.reduce(&self.head_sum)
+    }
+
+    /// Adds the scores of another batch of probes over the same model, as if both batches had
+    /// been scored together.
+    pub fn merge(&mut self, other: GatedLpiScores) -> Result<(), AttributionError> {
+        if other.layout != self.layout {
+            return Err(AttributionError::ShapeMismatch {
+                site: "merged scores (neurons, heads)".into(),
+                expected: vec![self.layout.num_neurons(), self.layout.num_heads()],
+                found: vec![other.layout.num_neurons(), other.layout.num_heads()],
+            });
+        }
+        self.probes += other.probes;
+        self.targets.extend(other.targets);
+        self.target_logprobs.extend(other.target_logprobs);
+        self.gold.extend(other.gold);
+        for (a, b) in self.neuron_sum.iter_mut().zip(&other.neuron_sum) {
+            *a += b;
+        }
+        for (a, b) in self.head_sum.iter_mut().zip(&other.head_sum) {
+            *a += b;
+        }
+        self.per_probe = match (self.per_probe.take(), other.per_probe) {
+            (Some(mut a), Some(b)) => {
+                a.neurons.extend(b.neurons);
+                a.heads.extend(b.heads);
+                Some(a)
+            }
+            _ => None,
+        };
+        Ok(())
     }
 
     fn reduce(&self, sums: &[f32]) -> Vec<f32> {
@@ -160,6 +195,7 @@ impl GatedLpi {
             TensorData::new(targets.iter().map(|&t| t as i64).collect(), [probes]),
             &device,
         );
+        let gold = GoldReadout::from_logits(final_logits.clone(), gold_targets);
         let target_logprobs = float_values(
             log_softmax(final_logits, 1)
                 .gather(1, target_ids.clone().unsqueeze_dim(1))
@@ -240,7 +276,7 @@ impl GatedLpi {
             }
         }
 
-        Ok(out.finish(targets, target_logprobs, self.config.reduction))
+        Ok(out.finish(targets, target_logprobs, gold, self.config.reduction))
     }
 
     fn uses_fused_kernel(&self, device: &Device) -> bool {
@@ -698,6 +734,7 @@ impl ScoreAccumulator {
         self,
         targets: Vec<u32>,
         target_logprobs: Vec<f32>,
+        gold: GoldReadout,
         reduction: ProbeReduction,
     ) -> GatedLpiScores {
         GatedLpiScores {
@@ -707,6 +744,7 @@ impl ScoreAccumulator {
             target_logprobs,
             neuron_sum: self.neuron_sum,
             head_sum: self.head_sum,
+            gold,
             per_probe: self.per_probe,
             reduction,
         }

@@ -22,12 +22,14 @@ mod capture;
 mod config;
 mod error;
 mod gated_lpi;
+mod knowledge;
 pub mod lse;
 mod naive;
 mod unit;
 
 pub use capture::{
-    Attributable, FfnCapture, FinalNorm, LayerCapture, ModelCapture, ProbeBatch, Readout,
+    Attributable, FfnCapture, FinalNorm, HeadMasking, LayerCapture, ModelCapture, ProbeBatch,
+    Readout,
 };
 pub use config::{
     GatePlacement, GatedLpiConfig, LseKernel, NeuronBaseline, NormStatistic, ProbeReduction,
@@ -35,5 +37,6 @@ pub use config::{
 };
 pub use error::AttributionError;
 pub use gated_lpi::{GatedLpi, GatedLpiScores, PerProbeScores};
+pub use knowledge::GoldReadout;
 pub use naive::{NaiveScores, naive_gated_lpi};
 pub use unit::{ParseUnitIdError, UnitId, UnitLayout};

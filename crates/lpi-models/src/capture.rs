@@ -1,7 +1,9 @@
 //! [`Attributable`] for the reference [`Transformer`]: every capture site at the probe positions.
 
-use burn::tensor::{Int, Tensor, TensorData};
-use lpi_attribution::{Attributable, FfnCapture, FinalNorm, LayerCapture, ModelCapture, Readout};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use lpi_attribution::{
+    Attributable, FfnCapture, FinalNorm, HeadMasking, LayerCapture, ModelCapture, Readout, UnitId,
+};
 
 use crate::ablation::Ablation;
 use crate::transformer::{Ffn, Norm, Transformer};
@@ -11,12 +13,7 @@ impl Attributable for Transformer {
         let device = tokens.device();
         let [b, s] = tokens.dims();
         let d = self.lm_head.weight.dims()[0];
-        let rows: Vec<i64> = positions
-            .iter()
-            .enumerate()
-            .map(|(i, &p)| (i * s + p) as i64)
-            .collect();
-        let rows = Tensor::<1, Int>::from_data(TensorData::new(rows, [b]), &device);
+        let rows = position_rows(positions, s, &device);
         let at = |x: Tensor<3>| x.reshape([b * s, d]).select(0, rows.clone());
 
         let (residual, traces) = self.forward_residual(tokens, &Ablation::default(), true);
@@ -94,4 +91,31 @@ impl Attributable for Transformer {
     fn context_length(&self) -> usize {
         self.max_seq_len
     }
+}
+
+impl HeadMasking for Transformer {
+    fn logits_without_heads(
+        &self,
+        tokens: Tensor<2, Int>,
+        positions: &[usize],
+        heads: &[UnitId],
+    ) -> Tensor<2> {
+        let device = tokens.device();
+        let [b, s] = tokens.dims();
+        let logits = self.forward_ablated(tokens, &Ablation::new(heads.iter().copied()));
+        let vocab = logits.dims()[2];
+        let rows = position_rows(positions, s, &device);
+        logits.reshape([b * s, vocab]).select(0, rows)
+    }
+}
+
+/// Row `i * seq + positions[i]` of each sequence `i`, to pick probe positions out of a
+/// `[batch * seq, ..]` flattening.
+fn position_rows(positions: &[usize], seq: usize, device: &Device) -> Tensor<1, Int> {
+    let rows: Vec<i64> = positions
+        .iter()
+        .enumerate()
+        .map(|(i, &p)| (i * seq + p) as i64)
+        .collect();
+    Tensor::from_data(TensorData::new(rows, [positions.len()]), device)
 }

@@ -78,6 +78,37 @@ impl SyntheticFacts {
             .unzip();
         ProbeBatch::from_prompts(prompts, targets)
     }
+
+    /// A name for every token id, in id order: `<bos>`, `s0..`, `r0..`, `o0..`. A whitespace
+    /// word tokenizer over these names turns [`Self::probe_jsonl`] back into token ids.
+    pub fn vocabulary(&self) -> Vec<String> {
+        std::iter::once("<bos>".to_string())
+            .chain((0..self.subjects).map(|s| format!("s{s}")))
+            .chain((0..self.relations).map(|r| format!("r{r}")))
+            .chain((0..self.objects).map(|o| format!("o{o}")))
+            .collect()
+    }
+
+    /// Every fact as a line of a JSONL probe file: `{"id": "f12", "prompt": "<bos> s3 r0",
+    /// "target": "o7", "relation": "r0", "subject": "s3"}`.
+    pub fn probe_jsonl(&self) -> String {
+        let names = self.vocabulary();
+        (0..self.len())
+            .map(|i| {
+                let ([bos, subject, relation], object) = self.fact(i);
+                let name = |t: u32| &names[t as usize];
+                format!(
+                    "{{\"id\": \"f{i}\", \"prompt\": \"{} {} {}\", \"target\": \"{}\", \"relation\": \"{}\", \"subject\": \"{}\"}}\n",
+                    name(bos),
+                    name(subject),
+                    name(relation),
+                    name(object),
+                    name(relation),
+                    name(subject)
+                )
+            })
+            .collect()
+    }
 }
 
 fn splitmix64(mut x: u64) -> u64 {
@@ -85,4 +116,31 @@ fn splitmix64(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     x ^ (x >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_lines_name_the_fact_tokens() {
+        let facts = SyntheticFacts::new(3, 2, 4, 7);
+        let names = facts.vocabulary();
+        assert_eq!(names.len(), facts.vocab_size());
+        let jsonl = facts.probe_jsonl();
+        let lines: Vec<&str> = jsonl.lines().collect();
+        assert_eq!(lines.len(), facts.len());
+        for (i, line) in lines.iter().enumerate() {
+            let ([_, s, r], o) = facts.fact(i);
+            let expected_prompt = format!(
+                "\"prompt\": \"<bos> {} {}\"",
+                names[s as usize], names[r as usize]
+            );
+            assert!(line.contains(&expected_prompt), "{line}");
+            assert!(
+                line.contains(&format!("\"target\": \"{}\"", names[o as usize])),
+                "{line}"
+            );
+        }
+    }
 }
