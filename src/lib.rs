@@ -2,15 +2,23 @@
 //!
 //! `burn-lpi` computes Gated-LPI, a log-probability-increase attribution gated by the MoE router,
 //! for every FFN/expert neuron and attention head of a language model over a probe set of
-//! relational facts. This facade re-exports the parts:
+//! relational facts, and turns the importance profile into time series while the model trains.
+//! This facade re-exports the parts:
 //!
+//! - [`hook`]: the training hook ([`LpiHook`]) and its run directory;
+//! - [`probes`]: probe sets, validation, tokenisation and knowledge readouts;
+//! - [`stats`]: statistics of importance profiles (concentration, entropy, stability);
 //! - [`attribution`]: the capture trait, the batched exact Gated-LPI and its naive reference;
 //! - [`models`]: reference dense and MoE transformers that implement the capture trait.
 
 pub use lpi_attribution as attribution;
+pub use lpi_hook as hook;
 pub use lpi_models as models;
+pub use lpi_probes as probes;
+pub use lpi_stats as stats;
 
 pub use lpi_attribution::{
-    Attributable, AttributionError, GatedLpi, GatedLpiConfig, GatedLpiScores, ProbeBatch, UnitId,
-    UnitLayout,
+    Attributable, AttributionError, GatedLpi, GatedLpiConfig, GatedLpiScores, HeadMasking,
+    ProbeBatch, UnitId, UnitLayout,
 };
+pub use lpi_hook::{LpiHook, LpiHookConfig, ProbeRunObserver, ProbeRunReport, SharedHook};

@@ -1,0 +1,109 @@
+//! When the next probe run is due: the nominal every-N-steps cadence, stretched when an
+//! overhead budget says the probe runs cost too much wall time.
+
+use std::time::Duration;
+
+/// The probe schedule.
+#[derive(Debug, Clone)]
+pub(crate) struct Cadence {
+    nominal: u64,
+    budget: Option<f64>,
+    current: u64,
+    next_due: u64,
+}
+
+impl Cadence {
+    /// First run at step `every` (or the first step after `resume_after`).
+    pub(crate) fn new(every: u64, budget: Option<f64>, resume_after: Option<u64>) -> Self {
+        let next_due = match resume_after {
+            Some(last) => last + every,
+            None => every,
+        };
+        Self {
+            nominal: every,
+            budget,
+            current: every,
+            next_due,
+        }
+    }
+
+    /// Whether a probe run is due at `step`.
+    pub(crate) fn is_due(&self, step: u64) -> bool {
+        step >= self.next_due
+    }
+
+    /// The cadence in effect, in steps.
+    pub(crate) fn current(&self) -> u64 {
+        self.current
+    }
+
+    /// Records a probe run at `step` that took `probe` of wall time, after `training` of wall
+    /// time over `steps` optimizer steps since the previous run, and schedules the next one.
+    ///
+    /// With a budget `b`, a probe run every `N` steps of length `s` costs `probe / (probe +
+    /// N s)` of wall time, so `N >= probe (1 - b) / (b s)`; the cadence is the larger of that
+    /// and the nominal one. Returns the new cadence when it changed.
+    pub(crate) fn record(
+        &mut self,
+        step: u64,
+        probe: Duration,
+        training: Duration,
+        steps: u64,
+    ) -> Option<u64> {
+        let previous = self.current;
+        if let Some(budget) = self.budget
+            && steps > 0
+            && !training.is_zero()
+        {
+            let step_seconds = training.as_secs_f64() / steps as f64;
+            let needed = probe.as_secs_f64() * (1.0 - budget) / (budget * step_seconds);
+            self.current = self.nominal.max(needed.ceil() as u64);
+        }
+        self.next_due = step + self.current;
+        (self.current != previous).then_some(self.current)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nominal_cadence_without_budget() {
+        let mut c = Cadence::new(10, None, None);
+        assert!(!c.is_due(9));
+        assert!(c.is_due(10));
+        assert_eq!(
+            c.record(10, Duration::from_secs(5), Duration::from_secs(1), 10),
+            None
+        );
+        assert!(!c.is_due(19));
+        assert!(c.is_due(20));
+    }
+
+    #[test]
+    fn budget_stretches_the_cadence_to_keep_the_fraction() {
+        let mut c = Cadence::new(10, Some(0.05), None);
+        // 10 steps took 1 s (0.1 s/step); a 1 s probe run needs N >= 1 * 0.95 / (0.05 * 0.1) = 190.
+        assert_eq!(
+            c.record(10, Duration::from_secs(1), Duration::from_secs(1), 10),
+            Some(190)
+        );
+        assert!(!c.is_due(199));
+        assert!(c.is_due(200));
+        let fraction = 1.0 / (1.0 + 190.0 * 0.1);
+        assert!(fraction <= 0.05 + 1e-12);
+        // A cheap probe run brings the nominal cadence back.
+        assert_eq!(
+            c.record(200, Duration::from_millis(1), Duration::from_secs(19), 190),
+            Some(10)
+        );
+    }
+
+    #[test]
+    fn resumes_after_the_last_probed_step() {
+        let c = Cadence::new(50, None, Some(400));
+        assert!(!c.is_due(449));
+        assert!(c.is_due(450));
+    }
+}

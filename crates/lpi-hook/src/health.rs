@@ -1,0 +1,105 @@
+//! Counters of the hook's own health, shared by the training thread and the worker.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Live counters; read them with [`HookHealth::snapshot`].
+#[derive(Debug, Default)]
+pub struct HookHealth {
+    runs: AtomicU64,
+    failures: AtomicU64,
+    dropped: AtomicU64,
+    write_errors: AtomicU64,
+    last_step: AtomicU64,
+    every_n_steps: AtomicU64,
+    observer_panics: AtomicU64,
+}
+
+/// A copy of the counters at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HealthSnapshot {
+    /// Probe runs analysed by the worker.
+    pub runs: u64,
+    /// Probe runs that failed (non-finite values, attribution errors).
+    pub failures: u64,
+    /// Probe runs dropped because the worker's queue was full.
+    pub dropped: u64,
+    /// Failed writes to the run directory (state, history, snapshots).
+    pub write_errors: u64,
+    /// The last step probed successfully (0 before the first run).
+    pub last_step: u64,
+    /// The cadence in effect, in steps.
+    pub every_n_steps: u64,
+    /// Observers that panicked (they are removed; the hook goes on).
+    pub observer_panics: u64,
+}
+
+impl HookHealth {
+    /// The counters now.
+    pub fn snapshot(&self) -> HealthSnapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        HealthSnapshot {
+            runs: get(&self.runs),
+            failures: get(&self.failures),
+            dropped: get(&self.dropped),
+            write_errors: get(&self.write_errors),
+            last_step: get(&self.last_step),
+            every_n_steps: get(&self.every_n_steps),
+            observer_panics: get(&self.observer_panics),
+        }
+    }
+
+    pub(crate) fn count_run(&self, step: u64) {
+        self.runs.fetch_add(1, Ordering::Relaxed);
+        self.last_step.fetch_max(step, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_failure(&self) -> u64 {
+        self.failures.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub(crate) fn count_drop(&self) -> u64 {
+        self.dropped.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub(crate) fn count_write_error(&self) -> u64 {
+        self.write_errors.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub(crate) fn count_observer_panic(&self) {
+        self.observer_panics.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_cadence(&self, every: u64) {
+        self.every_n_steps.store(every, Ordering::Relaxed);
+    }
+
+    pub(crate) fn restore(&self, runs: u64, last_step: u64) {
+        self.runs.store(runs, Ordering::Relaxed);
+        self.last_step.store(last_step, Ordering::Relaxed);
+    }
+}
+
+/// Whether the `n`-th occurrence of a repeated error should be logged: the first ten, then
+/// every power of ten, so a persistent fault cannot flood the log.
+pub(crate) fn should_log(n: u64) -> bool {
+    n <= 10 || is_power_of_ten(n)
+}
+
+fn is_power_of_ten(mut n: u64) -> bool {
+    while n >= 10 && n.is_multiple_of(10) {
+        n /= 10;
+    }
+    n == 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logging_thins_out_repeated_errors() {
+        let logged: Vec<u64> = (1..=2000).filter(|&n| should_log(n)).collect();
+        assert_eq!(logged[..10], (1..=10).collect::<Vec<_>>()[..]);
+        assert_eq!(logged[10..], [100, 1000]);
+    }
+}
