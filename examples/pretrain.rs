@@ -1,6 +1,8 @@
-//! Trains a tiny MoE (or, with `--dense`, a dense) language model on a synthetic fact corpus for a
-//! few hundred AdamW steps, then attributes its knowledge with Gated-LPI: prints the probes'
-//! readouts and the neurons and heads that carry the facts.
+//! Trains a tiny MoE (or, with `--dense`, a dense) language model on a synthetic fact corpus
+//! with the Gated-LPI hook attached the custom-loop way (`hook.after_step_at(step, &model)`
+//! after every optimizer step). Every 25 steps the hook probes all facts and prints one status
+//! line; the run directory `runs/pretrain-moe` (or `runs/pretrain-dense`, replaced on every
+//! start) gets the history, the state and one snapshot per probe run.
 //!
 //! ```text
 //! cargo run --release --example pretrain            # MoE: 4 experts, top-2
@@ -8,18 +10,20 @@
 //! cargo run --release --example pretrain -- --steps 600
 //! ```
 
+use std::path::PathBuf;
+use std::sync::mpsc;
 use std::time::Instant;
 
-use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::Device;
+use burn_lpi::hook::{LpiHook, LpiHookConfig, ProbeRunObserver, ProbeRunReport};
 use burn_lpi::models::synthetic::SyntheticFacts;
 use burn_lpi::models::{MoeConfig, TransformerConfig};
-use burn_lpi::{GatedLpiConfig, GatedLpiScores};
+use burn_lpi::probes::WordTokenizer;
 
 struct Args {
     dense: bool,
-    steps: usize,
+    steps: u64,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -49,6 +53,34 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
+/// Prints one line per probe run (on the hook's worker thread) and keeps the last report.
+struct StatusLine(mpsc::Sender<ProbeRunReport>);
+
+impl ProbeRunObserver for StatusLine {
+    fn on_run(&mut self, r: &ProbeRunReport) {
+        let stability = r
+            .vs_previous
+            .map_or("     -".to_string(), |s| format!("{:6.3}", s.spearman));
+        let robustness = r.robustness.as_ref().map_or(String::new(), |rb| {
+            format!(
+                "  head masking: HIT@10 -{:.0}% (top) vs -{:.0}% (random)",
+                100.0 * rb.top_drop.unwrap_or(0.0),
+                100.0 * rb.random_drop.unwrap_or(0.0)
+            )
+        });
+        println!(
+            "probe @ step {:>4}  HIT@10 {:5.1}%  top-1% share {:5.1}%  entropy {:.3}  stability {stability}{}{robustness}",
+            r.step,
+            100.0 * r.readouts.overall.hit_at_10,
+            100.0 * r.neurons.top_share,
+            r.neurons.entropy,
+            r.consolidation_step
+                .map_or(String::new(), |s| format!("  consolidated @ {s}")),
+        );
+        let _ = self.0.send(r.clone());
+    }
+}
+
 fn main() {
     let args = match parse_args() {
         Ok(args) => args,
@@ -58,32 +90,56 @@ fn main() {
         }
     };
     let facts = SyntheticFacts::new(32, 4, 24, 2026);
-    let config = if args.dense {
-        TransformerConfig::new(facts.vocab_size(), 64, 2, 4, 128, 8)
+    let (config, kind, name) = if args.dense {
+        (
+            TransformerConfig::new(facts.vocab_size(), 64, 2, 4, 128, 8),
+            "dense",
+            "dense",
+        )
     } else {
         // Top-2 of 4 experts of 64 neurons: the same active FFN width as the dense model.
-        TransformerConfig::new(facts.vocab_size(), 64, 2, 4, 64, 8)
-            .with_moe(Some(MoeConfig::new(4, 2)))
+        (
+            TransformerConfig::new(facts.vocab_size(), 64, 2, 4, 64, 8)
+                .with_moe(Some(MoeConfig::new(4, 2))),
+            "MoE (4 experts, top-2)",
+            "moe",
+        )
     };
-    let kind = if args.dense {
-        "dense"
-    } else {
-        "MoE (4 experts, top-2)"
-    };
+    let run_dir = PathBuf::from(format!("runs/pretrain-{name}"));
+    if let Err(e) = prepare_run_dir(&run_dir, &facts) {
+        eprintln!("error: cannot prepare {}: {e}", run_dir.display());
+        std::process::exit(1);
+    }
     println!(
-        "training a {kind} model on {} facts for {} steps",
+        "training a {kind} model on {} facts for {} steps; hook output in {}",
         facts.len(),
-        args.steps
+        args.steps,
+        run_dir.display()
     );
 
     let device = Device::flex().autodiff();
     device.seed(42);
     let mut model = config.init(&device);
+    let hook_config = LpiHookConfig::new(run_dir.join("probes.jsonl"), run_dir.clone())
+        .with_every_n_steps(25)
+        .with_robustness_every(4)
+        .with_leading_space(false);
+    let tokenizer = WordTokenizer::new(facts.vocabulary());
+    let mut hook = match LpiHook::with_tokenizer(hook_config, &tokenizer, &model) {
+        Ok(hook) => hook,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    };
+    let (reports, last) = mpsc::channel();
+    hook.add_observer(StatusLine(reports));
+
     let mut optim = AdamWConfig::new().with_weight_decay(0.0).init();
     let started = Instant::now();
-    for step in 0..args.steps {
-        let loss = model.next_token_loss(facts.batch(step * 32, 32, &device));
-        if step % 50 == 0 || step + 1 == args.steps {
+    for step in 1..=args.steps {
+        let loss = model.next_token_loss(facts.batch(step as usize * 32, 32, &device));
+        if step % 50 == 0 || step == args.steps {
             println!(
                 "step {step:>4}  loss {:.4}",
                 loss.clone().into_scalar::<f32>()
@@ -91,73 +147,52 @@ fn main() {
         }
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optim.step(3e-3, model, grads);
+        hook.after_step_at(step, &model);
     }
-    println!("trained in {:.1} s", started.elapsed().as_secs_f32());
-
-    let model = model.valid();
-    let probes = facts
-        .probes()
-        .expect("the synthetic facts make valid probes");
-    let started = Instant::now();
-    let scores = GatedLpiConfig::new()
-        .init()
-        .attribute(&model, &probes, &Device::flex())
-        .unwrap_or_else(|e| panic!("attribution failed: {e}"));
+    let health = hook.finish();
     println!(
-        "Gated-LPI of {} neurons and {} heads over {} probes in {:.0} ms",
-        scores.layout.num_neurons(),
-        scores.layout.num_heads(),
-        probes.len(),
-        started.elapsed().as_secs_f64() * 1e3
+        "trained in {:.1} s; {} probe runs ({} failed, {} dropped)",
+        started.elapsed().as_secs_f32(),
+        health.runs,
+        health.failures,
+        health.dropped
     );
-    report(&scores);
+    if let Some(report) = last.try_iter().last() {
+        print_final(&report);
+    }
 }
 
-fn report(scores: &GatedLpiScores) {
-    let known = scores
-        .target_logprobs
-        .iter()
-        .filter(|&&lp| lp > (0.5f32).ln())
-        .count();
-    let mean_lp = scores.target_logprobs.iter().sum::<f32>() / scores.probes as f32;
-    println!(
-        "probes with p(gold) > 0.5: {known}/{}   mean log p(gold): {mean_lp:.3}",
-        scores.probes
-    );
-
-    let neurons = scores.neuron_profile();
-    let positive: f32 = neurons.iter().map(|&s| s.max(0.0)).sum();
-    let mut order: Vec<usize> = (0..neurons.len()).collect();
-    order.sort_by(|&a, &b| neurons[b].total_cmp(&neurons[a]));
-    println!("top neurons by mean Gated-LPI (share of positive mass):");
-    for &i in &order[..10] {
-        println!(
-            "  {:<12} {:>8.4}  {:>5.1}%",
-            scores.layout.neuron(i).to_string(),
-            neurons[i],
-            100.0 * neurons[i].max(0.0) / positive
-        );
+/// Replaces the run directory and writes the probe set (every fact) into it.
+fn prepare_run_dir(dir: &PathBuf, facts: &SyntheticFacts) -> std::io::Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
     }
-    let top_1pct = (neurons.len() / 100).max(1);
-    let top_share: f32 = order[..top_1pct]
-        .iter()
-        .map(|&i| neurons[i].max(0.0))
-        .sum::<f32>()
-        / positive;
-    println!(
-        "top 1% of neurons ({top_1pct}) hold {:.1}% of the positive mass",
-        100.0 * top_share
-    );
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("probes.jsonl"), facts.probe_jsonl())
+}
 
-    let heads = scores.head_profile();
-    let mut order: Vec<usize> = (0..heads.len()).collect();
-    order.sort_by(|&a, &b| heads[b].total_cmp(&heads[a]));
-    println!("heads by mean Gated-LPI:");
-    for &h in order.iter().take(5) {
-        println!(
-            "  {:<8} {:>8.4}",
-            scores.layout.head(h).to_string(),
-            heads[h]
-        );
+fn print_final(r: &ProbeRunReport) {
+    let o = &r.readouts.overall;
+    println!(
+        "last probe run (step {}): HIT@1 {:.1}%  HIT@10 {:.1}%  MRR {:.3}  mean log p(gold) {:.3}",
+        r.step,
+        100.0 * o.hit_at_1,
+        100.0 * o.hit_at_10,
+        o.mrr,
+        o.mean_gold_logprob
+    );
+    println!(
+        "top 1% of {} neurons hold {:.1}% of the positive mass; Gini {:.3}",
+        r.neurons.units,
+        100.0 * r.neurons.top_share,
+        r.neurons.gini
+    );
+    println!("top neurons by mean Gated-LPI:");
+    for u in r.top_neurons.iter().take(5) {
+        println!("  {:<12} {:>8.4}", u.unit, u.score);
+    }
+    println!("top heads:");
+    for u in r.top_heads.iter().take(5) {
+        println!("  {:<8} {:>8.4}", u.unit, u.score);
     }
 }
