@@ -1,7 +1,7 @@
 //! Hook overhead in a real training run, measured side by side in one process.
 //!
 //! Trains the tiny MoE (d=64, 2 layers, 4 experts top-2) on 256 synthetic facts three ways,
-//! interleaved and repeated: without the hook; with the hook probing all 256 facts every 20
+//! interleaved and repeated: without the hook; with the hook probing all 256 facts every 40
 //! steps; and with the hook under a 5% overhead budget. Reports the medians:
 //!
 //! - added: wall time the hook adds beyond its probe runs' own device work (statistics,
@@ -23,9 +23,9 @@ use burn_lpi::models::synthetic::SyntheticFacts;
 use burn_lpi::models::{MoeConfig, Transformer, TransformerConfig};
 use burn_lpi::probes::WordTokenizer;
 
-const STEPS: u64 = 400;
-const EVERY: u64 = 20;
-const REPEATS: usize = 3;
+const STEPS: u64 = 1200;
+const EVERY: u64 = 40;
+const REPEATS: usize = 5;
 
 struct Outcome {
     wall: Duration,

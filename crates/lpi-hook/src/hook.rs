@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use burn::config::Config;
 use burn::module::Module;
 use crossbeam_channel::{Sender, TrySendError, bounded};
 use lpi_attribution::{Attributable, GatedLpi, HeadMasking, ProbeBatch, ProbeReduction};
@@ -22,6 +23,9 @@ use crate::probe_run::{ProbeRunRecord, attribute_all, measure_robustness};
 use crate::report::ProbeRunFailure;
 use crate::run_dir::RunDir;
 use crate::worker::{Message, ProbeRunObserver, Worker};
+
+/// The hook's configuration as saved in the run directory.
+const CONFIG_FILE: &str = "hook-config.json";
 
 /// A model the hook can probe: a burn [`Module`] that hands over Gated-LPI captures and can
 /// silence heads. Implemented for every such type.
@@ -123,6 +127,13 @@ impl LpiHook {
         }
 
         let run_dir = RunDir::create(&config.run_dir)?;
+        // The configuration of the latest start, for whoever reads the run directory later.
+        config
+            .save(config.run_dir.join(CONFIG_FILE))
+            .map_err(|source| HookError::RunDir {
+                path: config.run_dir.clone(),
+                source,
+            })?;
         let consolidation =
             Consolidation::new(config.tau, config.consolidation_window).map_err(|e| {
                 HookError::Config {

@@ -39,6 +39,7 @@
 //!
 //! ```text
 //! run_dir/
+//!   hook-config.json      the LpiHookConfig of the latest start.
 //!   state.safetensors     previous and reference profiles, positive updates; the series
 //!                         counters as JSON in the metadata key "state". Replaced atomically
 //!                         (write to a temporary file, fsync, rename) after every run.
