@@ -9,7 +9,10 @@ use std::time::Duration;
 use burn::module::{Module, Param};
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::Device;
-use burn_lpi::hook::{LpiHook, LpiHookConfig, ProbeRunObserver, ProbeRunReport, read_snapshot};
+use burn_lpi::hook::{
+    LpiHook, LpiHookConfig, ProbeRunObserver, ProbeRunReport, SharedHook, read_history,
+    read_snapshot,
+};
 use burn_lpi::models::synthetic::SyntheticFacts;
 use burn_lpi::models::{MoeConfig, Transformer, TransformerConfig};
 use burn_lpi::probes::WordTokenizer;
@@ -81,11 +84,7 @@ fn new_model(facts: &SyntheticFacts, seed: u64) -> Transformer {
 }
 
 fn history(run_dir: &Path) -> Vec<ProbeRunReport> {
-    std::fs::read_to_string(run_dir.join("history.jsonl"))
-        .expect("history exists")
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("history line parses"))
-        .collect()
+    read_history(run_dir).expect("history reads")
 }
 
 /// HIT@10 of the model on every fact, from a plain forward pass.
@@ -381,4 +380,45 @@ fn bad_probe_files_are_refused_with_their_lines_and_lenient_mode_skips_them() {
     let hook = LpiHook::with_tokenizer(lenient, &tokenizer, &model).expect("lenient builds");
     assert_eq!(hook.probes(), fx.facts.len() - 2);
     assert_eq!(hook.probe_report().skipped, 2);
+}
+
+#[test]
+fn a_fresh_hook_starts_a_new_series_in_an_old_directory() {
+    let fx = Fixture::new();
+    let model = new_model(&fx.facts, 2);
+    let config = fx.config("fresh").with_robustness_every(0);
+    let mut first = fx.hook(config.clone(), &model);
+    first.probe_now(5, &model);
+    first.probe_now(6, &model);
+    first.finish();
+    let mut again = fx.hook(config.clone().with_fresh(true), &model);
+    assert_eq!(again.step(), 0);
+    again.probe_now(7, &model);
+    again.finish();
+    let runs = history(&config.run_dir);
+    assert_eq!(runs.len(), 1);
+    assert_eq!((runs[0].run, runs[0].step), (1, 7));
+    assert!(runs[0].vs_previous.is_none());
+}
+
+#[test]
+fn a_shared_hook_on_the_training_device_is_driven_by_every_clone() {
+    // Devices compare as hardware: the autodiff model lives on the plain flex device. (A CPU
+    // build has one device only, so models elsewhere, which are ignored, cannot be made here.)
+    let fx = Fixture::new();
+    let model = new_model(&fx.facts, 4);
+    let shared = SharedHook::on_device(
+        fx.hook(fx.config("shared").with_every_n_steps(2), &model),
+        Device::flex(),
+    );
+    let clone = shared.clone();
+    for _ in 0..3 {
+        shared.after_step(&model);
+        clone.after_step(&model.valid());
+    }
+    shared.with(|hook| {
+        hook.flush();
+        assert_eq!(hook.step(), 6, "both clones count steps on the one hook");
+        assert_eq!(hook.health().runs, 3);
+    });
 }

@@ -33,6 +33,10 @@ pub struct LpiHookConfig {
     /// [`crate::LpiHook::with_tokenizer`].
     #[config(default = "None")]
     pub tokenizer: Option<PathBuf>,
+    /// Start a new series even if the run directory holds one (its state, history and
+    /// snapshots are removed). By default a series found there is continued.
+    #[config(default = false)]
+    pub fresh: bool,
     /// Probe every this many optimizer steps (the nominal cadence).
     #[config(default = 100)]
     pub every_n_steps: u64,

@@ -7,6 +7,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use burn::config::Config;
 use burn::module::Module;
+use burn::tensor::Device;
 use crossbeam_channel::{Sender, TrySendError, bounded};
 use lpi_attribution::{Attributable, GatedLpi, HeadMasking, ProbeBatch, ProbeReduction};
 use lpi_probes::{
@@ -141,6 +142,9 @@ impl LpiHook {
                     reason: e.to_string(),
                 }
             })?;
+        if config.fresh {
+            run_dir.clear()?;
+        }
         let mut series = run_dir.load_series()?;
         let health = Arc::new(HookHealth::default());
         let resumed_at = series
@@ -456,23 +460,52 @@ fn check_config(config: &LpiHookConfig) -> Result<(), HookError> {
 /// A clonable handle on one hook, for places that only get `&self` or a clone of the model,
 /// such as burn-train's `TrainStep::optimize`: keep it in a `#[module(skip)]` field of the
 /// model. Every clone drives the same hook.
+///
+/// Under data-parallel training (burn-train's DDP) every rank gets a clone of the model, and so
+/// of this handle; build it with [`Self::on_device`] so that only the rank whose model lives on
+/// that device drives the hook.
 #[derive(Clone)]
-pub struct SharedHook(Arc<Mutex<LpiHook>>);
+pub struct SharedHook {
+    hook: Arc<Mutex<LpiHook>>,
+    device: Option<Device>,
+}
 
 impl SharedHook {
-    /// Shares `hook`.
+    /// Shares `hook`; every model passed to it drives it.
     pub fn new(hook: LpiHook) -> Self {
-        Self(Arc::new(Mutex::new(hook)))
+        Self {
+            hook: Arc::new(Mutex::new(hook)),
+            device: None,
+        }
+    }
+
+    /// Shares `hook`, driven only by models on `device` (compared as hardware: an autodiff
+    /// device equals the device it wraps); calls with models elsewhere return at once.
+    pub fn on_device(hook: LpiHook, device: Device) -> Self {
+        Self {
+            device: Some(device),
+            ..Self::new(hook)
+        }
     }
 
     /// [`LpiHook::after_step`] on the shared hook.
     pub fn after_step<M: ProbedModel>(&self, model: &M) {
-        self.lock().after_step(model);
+        if self.drives(model) {
+            self.lock().after_step(model);
+        }
     }
 
     /// [`LpiHook::after_step_at`] on the shared hook.
     pub fn after_step_at<M: ProbedModel>(&self, step: u64, model: &M) {
-        self.lock().after_step_at(step, model);
+        if self.drives(model) {
+            self.lock().after_step_at(step, model);
+        }
+    }
+
+    fn drives<M: ProbedModel>(&self, model: &M) -> bool {
+        self.device
+            .as_ref()
+            .is_none_or(|device| model.devices().contains(device))
     }
 
     /// Runs `f` on the hook (to read its health, add observers, flush).
@@ -483,7 +516,7 @@ impl SharedHook {
     fn lock(&self) -> MutexGuard<'_, LpiHook> {
         // A panic while probing cannot leave the hook inconsistent in a way that matters more
         // than stopping training would: keep going.
-        self.0
+        self.hook
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }

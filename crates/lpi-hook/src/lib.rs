@@ -55,7 +55,7 @@
 //! have one expert) and tensor `heads` of shape `[layers, heads]` (unit `l{l}.h{h}`); metadata
 //! `format` = `lpi-profile/1`, `step`, `run`, `probes` and `reduction` (`mean` or `sum` over
 //! probes).
-//! [`read_snapshot`] reads a snapshot back.
+//! [`read_history`] and [`read_snapshot`] read them back.
 
 mod analysis;
 mod cadence;
@@ -74,5 +74,5 @@ pub use health::{HealthSnapshot, HookHealth};
 pub use hook::{LpiHook, ProbedModel, SharedHook};
 pub use lpi_stats::{ProfileSummary, Stability};
 pub use report::{ProbeRunFailure, ProbeRunReport, Robustness, UnitScore};
-pub use run_dir::{SNAPSHOT_FORMAT, Snapshot, read_snapshot};
+pub use run_dir::{SNAPSHOT_FORMAT, Snapshot, read_history, read_snapshot};
 pub use worker::ProbeRunObserver;

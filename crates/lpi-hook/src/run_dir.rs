@@ -225,19 +225,8 @@ impl RunDir {
     /// The history of the first `runs` runs, rewritten without torn or surplus lines.
     pub(crate) fn load_history(&self, runs: u64) -> Result<Vec<ProbeRunReport>, HookError> {
         let path = self.path.join(HISTORY_FILE);
-        let file = match File::open(&path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => return Err(HookError::RunDir { path, source }),
-        };
-        let mut history = Vec::new();
-        for line in BufReader::new(file).lines() {
-            let Ok(line) = line else { break };
-            match serde_json::from_str::<ProbeRunReport>(&line) {
-                Ok(report) if report.run <= runs => history.push(report),
-                _ => break,
-            }
-        }
+        let mut history = read_history(&self.path)?;
+        history.retain(|report| report.run <= runs);
         let mut text = Vec::new();
         for report in &history {
             text.extend(serde_json::to_vec(report).map_err(|e| HookError::State {
@@ -248,6 +237,27 @@ impl RunDir {
         }
         write_atomically(&path, &text).map_err(|source| HookError::RunDir { path, source })?;
         Ok(history)
+    }
+
+    /// Removes the state, history and snapshots of an earlier series.
+    pub(crate) fn clear(&self) -> Result<(), HookError> {
+        let remove = |name: &str, is_dir: bool| {
+            let path = self.path.join(name);
+            let removed = if is_dir {
+                fs::remove_dir_all(&path).and_then(|()| fs::create_dir(&path))
+            } else {
+                fs::remove_file(&path)
+            };
+            match removed {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    Err(HookError::RunDir { path, source: e })
+                }
+                _ => Ok(()),
+            }
+        };
+        remove(STATE_FILE, false)?;
+        remove(HISTORY_FILE, false)?;
+        remove(SNAPSHOT_DIR, true)
     }
 
     /// Writes the full profiles of one run as a snapshot; returns its path.
@@ -286,6 +296,26 @@ impl RunDir {
         write_atomically(&path, &serialize_tensors(&tensors, metadata)?)?;
         Ok(path)
     }
+}
+
+/// Reads the history of the run directory `run_dir`: one report per probe run, in order. A last
+/// line torn by a crash is left out.
+pub fn read_history(run_dir: impl AsRef<Path>) -> Result<Vec<ProbeRunReport>, HookError> {
+    let path = run_dir.as_ref().join(HISTORY_FILE);
+    let file = match File::open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(HookError::RunDir { path, source }),
+    };
+    let mut history = Vec::new();
+    for line in BufReader::new(file).lines() {
+        let Ok(line) = line else { break };
+        match serde_json::from_str::<ProbeRunReport>(&line) {
+            Ok(report) => history.push(report),
+            Err(_) => break,
+        }
+    }
+    Ok(history)
 }
 
 /// Reads a snapshot written by the hook.
