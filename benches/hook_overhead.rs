@@ -1,12 +1,15 @@
 //! Hook overhead in a real training run, measured side by side in one process.
 //!
 //! Trains the tiny MoE (d=64, 2 layers, 4 experts top-2) on 256 synthetic facts three ways,
-//! interleaved and repeated: without the hook; with the hook probing all 256 facts every 40
+//! interleaved (order alternating) and repeated: without the hook; with the hook probing all 256 facts every 40
 //! steps; and with the hook under a 5% overhead budget. Reports the medians:
 //!
 //! - added: wall time the hook adds beyond its probe runs' own device work (statistics,
 //!   snapshots, history, hand-over, contention from the worker), as a fraction of the run;
-//!   target at most 1%;
+//!   target at most 1%. Measured two ways: side by side (wall with hook - wall without - probe
+//!   work; as noisy as the machine), and accounted by the hook itself (training-thread time
+//!   outside the probe work plus the worker's busy time, an upper bound of what the worker can
+//!   take from training on these cores);
 //! - budget: the whole hook's share of the run with `overhead_budget = 0.05`; target under 5%.
 //!
 //! ```text
@@ -18,19 +21,23 @@ use std::time::{Duration, Instant};
 
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::Device;
-use burn_lpi::hook::{LpiHook, LpiHookConfig, ProbeRunReport};
+use burn_lpi::hook::{LpiHook, LpiHookConfig, ProbeRunReport, read_history};
 use burn_lpi::models::synthetic::SyntheticFacts;
 use burn_lpi::models::{MoeConfig, Transformer, TransformerConfig};
 use burn_lpi::probes::WordTokenizer;
 
 const STEPS: u64 = 1200;
 const EVERY: u64 = 40;
-const REPEATS: usize = 5;
+const REPEATS: usize = 7;
 
 struct Outcome {
     wall: Duration,
     /// Training-thread time of the probe runs (device work and the host copy).
     probe: Duration,
+    /// Training-thread time in the hook beyond the probe work (bookkeeping, hand-over).
+    bookkeeping: Duration,
+    /// Worker time (statistics, writes), on the same two cores as training.
+    worker: Duration,
     runs: usize,
     cadence: u64,
 }
@@ -52,39 +59,41 @@ fn train(facts: &SyntheticFacts, mut hook: Option<LpiHook>) -> Outcome {
         }
     }
     // Training ends here; the worker's remaining queue is drained inside the measured time.
-    let (runs, probe, cadence) = match hook {
-        Some(hook) => {
-            let dir = hook.run_dir().to_path_buf();
-            let health = hook.finish();
-            let history = history(&dir);
-            let probe = history.iter().map(|r| r.probe_seconds).sum::<f64>();
-            (
-                history.len(),
-                Duration::from_secs_f64(probe),
-                health.every_n_steps,
-            )
-        }
-        None => (0, Duration::ZERO, 0),
+    let Some(hook) = hook else {
+        return Outcome {
+            wall: started.elapsed(),
+            probe: Duration::ZERO,
+            bookkeeping: Duration::ZERO,
+            worker: Duration::ZERO,
+            runs: 0,
+            cadence: 0,
+        };
     };
+    let dir = hook.run_dir().to_path_buf();
+    let health = hook.finish();
     Outcome {
         wall: started.elapsed(),
-        probe,
-        runs,
-        cadence,
+        probe: health.probe_work,
+        bookkeeping: health.training_thread - health.probe_work,
+        worker: health.worker_busy,
+        runs: history(&dir).len(),
+        cadence: health.every_n_steps,
     }
 }
 
 fn history(dir: &Path) -> Vec<ProbeRunReport> {
-    std::fs::read_to_string(dir.join("history.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
+    read_history(dir).unwrap_or_default()
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
+/// Median, min and max, in percent.
+fn spread(mut xs: Vec<f64>) -> String {
     xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
+    format!(
+        "{:.1}% (min {:.1}%, max {:.1}%)",
+        100.0 * xs[xs.len() / 2],
+        100.0 * xs[0],
+        100.0 * xs[xs.len() - 1]
+    )
 }
 
 fn main() {
@@ -109,38 +118,54 @@ fn main() {
 
     let _warm_up = train(&facts, None);
     let (mut added, mut whole, mut budget_share) = (Vec::new(), Vec::new(), Vec::new());
+    let mut accounted = Vec::new();
     let (mut runs, mut budget_runs, mut cadence) = (0, 0, 0);
     for repeat in 0..REPEATS {
-        let bare = train(&facts, None);
-        let with = train(&facts, Some(hook(format!("with-{repeat}"), None)));
-        let budget = train(&facts, Some(hook(format!("budget-{repeat}"), Some(0.05))));
+        // Alternate the order so drift in the machine's speed does not favour one variant.
+        let (bare, with, budget) = if repeat % 2 == 0 {
+            let bare = train(&facts, None);
+            let with = train(&facts, Some(hook(format!("with-{repeat}"), None)));
+            let budget = train(&facts, Some(hook(format!("budget-{repeat}"), Some(0.05))));
+            (bare, with, budget)
+        } else {
+            let budget = train(&facts, Some(hook(format!("budget-{repeat}"), Some(0.05))));
+            let with = train(&facts, Some(hook(format!("with-{repeat}"), None)));
+            let bare = train(&facts, None);
+            (bare, with, budget)
+        };
         let base = bare.wall.as_secs_f64();
         added.push(
             (with.wall.as_secs_f64() - base - with.probe.as_secs_f64()) / with.wall.as_secs_f64(),
         );
         whole.push((with.wall.as_secs_f64() - base) / with.wall.as_secs_f64());
+        accounted.push((with.bookkeeping + with.worker).as_secs_f64() / with.wall.as_secs_f64());
         budget_share.push((budget.wall.as_secs_f64() - base) / budget.wall.as_secs_f64());
         (runs, budget_runs, cadence) = (with.runs, budget.runs, budget.cadence);
         println!(
-            "repeat {repeat}: without {:.3} s | with {:.3} s ({} runs, probe work {:.3} s) | budget 5% {:.3} s ({} runs, every {} steps)",
+            "repeat {repeat}: without {:.3} s | with {:.3} s ({} runs, probe work {:.3} s) | budget 5% {:.3} s ({} runs, probe work {:.3} s, every {} steps)",
             base,
             with.wall.as_secs_f64(),
             with.runs,
             with.probe.as_secs_f64(),
             budget.wall.as_secs_f64(),
             budget.runs,
+            budget.probe.as_secs_f64(),
             budget.cadence
         );
     }
     println!();
     println!("{STEPS} steps, 256 probes, median of {REPEATS}:");
     println!(
-        "  every {EVERY} steps ({runs} runs): hook share of wall time {:.1}%, added beyond probe work {:.2}% (target <= 1%)",
-        100.0 * median(whole),
-        100.0 * median(added)
+        "  every {EVERY} steps ({runs} runs): hook share of wall time {}, added beyond probe work {} (target <= 1%)",
+        spread(whole),
+        spread(added)
     );
     println!(
-        "  overhead budget 5% ({budget_runs} runs, cadence stretched to {cadence} steps): hook share {:.1}% (target < 5%)",
-        100.0 * median(budget_share)
+        "  every {EVERY} steps, accounted by the hook: training-thread bookkeeping and hand-over plus worker time {} of wall time (target <= 1%)",
+        spread(accounted)
+    );
+    println!(
+        "  overhead budget 5% ({budget_runs} runs, cadence stretched to {cadence} steps): hook share {} (target < 5%)",
+        spread(budget_share)
     );
 }

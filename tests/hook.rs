@@ -122,6 +122,9 @@ fn probes_on_cadence_and_agrees_with_a_direct_computation() {
     let health = hook.health();
     assert_eq!((health.runs, health.failures, health.dropped), (6, 0, 0));
     assert_eq!(health.last_step, 60);
+    assert!(health.probe_work > std::time::Duration::ZERO);
+    assert!(health.training_thread >= health.probe_work);
+    assert!(health.worker_busy > std::time::Duration::ZERO);
 
     let runs = history(&run_dir);
     let steps: Vec<u64> = runs.iter().map(|r| r.step).collect();

@@ -64,8 +64,10 @@ pub struct LpiHookConfig {
     /// Seed of the random heads (the same draw at every run, so runs compare).
     #[config(default = 2026)]
     pub seed: u64,
-    /// Largest fraction of wall time the probe runs may take; when a probe run costs more,
-    /// the cadence is stretched (and reported). `None`: always the nominal cadence.
+    /// Largest fraction of wall time the hook may take; when probe runs cost more, the cadence
+    /// is stretched (and reported). The cadence plans for 80% of it, leaving the rest for what
+    /// the training thread cannot time (the first run, the worker, cold caches). `None`: always
+    /// the nominal cadence.
     #[config(default = "None")]
     pub overhead_budget: Option<f64>,
     /// The first run at or after this step is the reference profile (default: the first run).

@@ -1,6 +1,7 @@
 //! Counters of the hook's own health, shared by the training thread and the worker.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 /// Live counters; read them with [`HookHealth::snapshot`].
 #[derive(Debug, Default)]
@@ -12,6 +13,9 @@ pub struct HookHealth {
     last_step: AtomicU64,
     every_n_steps: AtomicU64,
     observer_panics: AtomicU64,
+    probe_work_ns: AtomicU64,
+    training_thread_ns: AtomicU64,
+    worker_busy_ns: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -31,6 +35,14 @@ pub struct HealthSnapshot {
     pub every_n_steps: u64,
     /// Observers that panicked (they are removed; the hook goes on).
     pub observer_panics: u64,
+    /// Training-thread time of the probe runs: the device work and the copy to the host.
+    pub probe_work: Duration,
+    /// All training-thread time spent in the hook: the probe work plus step counting, cadence
+    /// and hand-over to the worker.
+    pub training_thread: Duration,
+    /// Time the worker spent on statistics, writes and observers (off the training thread,
+    /// but on the same cores).
+    pub worker_busy: Duration,
 }
 
 impl HookHealth {
@@ -45,6 +57,9 @@ impl HookHealth {
             last_step: get(&self.last_step),
             every_n_steps: get(&self.every_n_steps),
             observer_panics: get(&self.observer_panics),
+            probe_work: Duration::from_nanos(get(&self.probe_work_ns)),
+            training_thread: Duration::from_nanos(get(&self.training_thread_ns)),
+            worker_busy: Duration::from_nanos(get(&self.worker_busy_ns)),
         }
     }
 
@@ -69,6 +84,18 @@ impl HookHealth {
         self.observer_panics.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn add_probe_work(&self, spent: Duration) {
+        add_nanos(&self.probe_work_ns, spent);
+    }
+
+    pub(crate) fn add_training_thread(&self, spent: Duration) {
+        add_nanos(&self.training_thread_ns, spent);
+    }
+
+    pub(crate) fn add_worker_busy(&self, spent: Duration) {
+        add_nanos(&self.worker_busy_ns, spent);
+    }
+
     pub(crate) fn set_cadence(&self, every: u64) {
         self.every_n_steps.store(every, Ordering::Relaxed);
     }
@@ -77,6 +104,11 @@ impl HookHealth {
         self.runs.store(runs, Ordering::Relaxed);
         self.last_step.store(last_step, Ordering::Relaxed);
     }
+}
+
+fn add_nanos(counter: &AtomicU64, spent: Duration) {
+    let nanos = u64::try_from(spent.as_nanos()).unwrap_or(u64::MAX);
+    counter.fetch_add(nanos, Ordering::Relaxed);
 }
 
 /// Whether the `n`-th occurrence of a repeated error should be logged: the first ten, then

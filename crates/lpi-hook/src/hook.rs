@@ -235,17 +235,21 @@ impl LpiHook {
     /// Call after the optimizer step numbered `step` (custom loops that count steps
     /// themselves). Probes when a run is due.
     pub fn after_step_at<M: ProbedModel>(&mut self, step: u64, model: &M) {
+        let entered = Instant::now();
         self.step = step;
         self.steps_since_run += 1;
         if self.cadence.is_due(step) {
             self.probe(step, model, false);
         }
+        self.health.add_training_thread(entered.elapsed());
     }
 
     /// Probes now, with the head-masking robustness readout, whatever the cadence says.
     pub fn probe_now<M: ProbedModel>(&mut self, step: u64, model: &M) {
+        let entered = Instant::now();
         self.step = step;
         self.probe(step, model, true);
+        self.health.add_training_thread(entered.elapsed());
     }
 
     /// Adds the head-masking robustness readout to the next probe run.
@@ -331,7 +335,9 @@ impl LpiHook {
                     .runs_started
                     .is_multiple_of(self.config.robustness_every));
 
-        let message = match self.device_work(step, model, robustness) {
+        let outcome = self.device_work(step, model, robustness);
+        self.health.add_probe_work(started.elapsed());
+        let message = match outcome {
             Ok(mut record) => {
                 let probe = started.elapsed();
                 if let Some(every) =

@@ -3,6 +3,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
 
@@ -47,6 +48,7 @@ pub(crate) struct Worker {
 impl Worker {
     pub(crate) fn run(mut self, inbox: Receiver<Message>) {
         for message in inbox {
+            let started = Instant::now();
             match message {
                 Message::Run(record) => self.analyse(*record),
                 Message::Failure(failure) => {
@@ -57,6 +59,7 @@ impl Worker {
                     let _ = done.send(());
                 }
             }
+            self.health.add_worker_busy(started.elapsed());
         }
     }
 
