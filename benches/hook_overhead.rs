@@ -8,8 +8,8 @@
 //!   snapshots, history, hand-over, contention from the worker), as a fraction of the run;
 //!   target at most 1%. Measured two ways: side by side (wall with hook - wall without - probe
 //!   work; as noisy as the machine), and accounted by the hook itself (training-thread time
-//!   outside the probe work plus the worker's busy time, an upper bound of what the worker can
-//!   take from training on these cores);
+//!   outside the probe work plus the worker thread's CPU time, an upper bound of what the
+//!   worker can take from training on these cores);
 //! - budget: the whole hook's share of the run with `overhead_budget = 0.05`; target under 5%.
 //!
 //! ```text
@@ -36,7 +36,7 @@ struct Outcome {
     probe: Duration,
     /// Training-thread time in the hook beyond the probe work (bookkeeping, hand-over).
     bookkeeping: Duration,
-    /// Worker time (statistics, writes), on the same two cores as training.
+    /// Worker CPU time (statistics, serialisation, writes), on the same two cores as training.
     worker: Duration,
     runs: usize,
     cadence: u64,
@@ -75,7 +75,7 @@ fn train(facts: &SyntheticFacts, mut hook: Option<LpiHook>) -> Outcome {
         wall: started.elapsed(),
         probe: health.probe_work,
         bookkeeping: health.training_thread - health.probe_work,
-        worker: health.worker_busy,
+        worker: health.worker_cpu,
         runs: history(&dir).len(),
         cadence: health.every_n_steps,
     }
@@ -161,7 +161,7 @@ fn main() {
         spread(added)
     );
     println!(
-        "  every {EVERY} steps, accounted by the hook: training-thread bookkeeping and hand-over plus worker time {} of wall time (target <= 1%)",
+        "  every {EVERY} steps, accounted by the hook: training-thread bookkeeping and hand-over plus worker CPU time {} of wall time (target <= 1%)",
         spread(accounted)
     );
     println!(

@@ -125,6 +125,7 @@ fn probes_on_cadence_and_agrees_with_a_direct_computation() {
     assert!(health.probe_work > std::time::Duration::ZERO);
     assert!(health.training_thread >= health.probe_work);
     assert!(health.worker_busy > std::time::Duration::ZERO);
+    assert!(health.worker_cpu > std::time::Duration::ZERO);
 
     let runs = history(&run_dir);
     let steps: Vec<u64> = runs.iter().map(|r| r.step).collect();

@@ -16,6 +16,7 @@ pub struct HookHealth {
     probe_work_ns: AtomicU64,
     training_thread_ns: AtomicU64,
     worker_busy_ns: AtomicU64,
+    worker_cpu_ns: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -40,9 +41,11 @@ pub struct HealthSnapshot {
     /// All training-thread time spent in the hook: the probe work plus step counting, cadence
     /// and hand-over to the worker.
     pub training_thread: Duration,
-    /// Time the worker spent on statistics, writes and observers (off the training thread,
-    /// but on the same cores).
+    /// Time the worker spent on statistics, writes and observers (off the training thread),
+    /// including waits for the disk.
     pub worker_busy: Duration,
+    /// CPU time of the worker thread: what it can take from training on the same cores.
+    pub worker_cpu: Duration,
 }
 
 impl HookHealth {
@@ -60,6 +63,7 @@ impl HookHealth {
             probe_work: Duration::from_nanos(get(&self.probe_work_ns)),
             training_thread: Duration::from_nanos(get(&self.training_thread_ns)),
             worker_busy: Duration::from_nanos(get(&self.worker_busy_ns)),
+            worker_cpu: Duration::from_nanos(get(&self.worker_cpu_ns)),
         }
     }
 
@@ -96,6 +100,16 @@ impl HookHealth {
         add_nanos(&self.worker_busy_ns, spent);
     }
 
+    /// Records the calling (worker) thread's CPU time so far.
+    pub(crate) fn record_worker_cpu(&self) {
+        if let Some(cpu) = thread_cpu_time() {
+            self.worker_cpu_ns.store(
+                u64::try_from(cpu.as_nanos()).unwrap_or(u64::MAX),
+                Ordering::Relaxed,
+            );
+        }
+    }
+
     pub(crate) fn set_cadence(&self, every: u64) {
         self.every_n_steps.store(every, Ordering::Relaxed);
     }
@@ -104,6 +118,17 @@ impl HookHealth {
         self.runs.store(runs, Ordering::Relaxed);
         self.last_step.store(last_step, Ordering::Relaxed);
     }
+}
+
+/// CPU time consumed by the calling thread, where the platform tells.
+fn thread_cpu_time() -> Option<Duration> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the call only writes into it.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    (rc == 0).then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
 }
 
 fn add_nanos(counter: &AtomicU64, spent: Duration) {

@@ -60,6 +60,7 @@ impl Worker {
                 }
             }
             self.health.add_worker_busy(started.elapsed());
+            self.health.record_worker_cpu();
         }
     }
 
