@@ -99,6 +99,7 @@ impl LpiHook {
             set.tokenize(tokenizer, &policy, model.context_length(), strictness)?;
         report.problems.splice(0..0, load_report.problems);
         report.skipped += load_report.skipped;
+        report.lines_read = load_report.lines_read;
         Self::from_tokenized(config, probes, report, model)
     }
 
