@@ -118,8 +118,8 @@ fn main() {
 
     let _warm_up = train(&facts, None);
     let (mut added, mut whole, mut budget_share) = (Vec::new(), Vec::new(), Vec::new());
-    let mut accounted = Vec::new();
-    let (mut runs, mut budget_runs, mut cadence) = (0, 0, 0);
+    let (mut accounted, mut budget_probe, mut cadences) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut runs, mut budget_runs) = (0, 0);
     for repeat in 0..REPEATS {
         // Alternate the order so drift in the machine's speed does not favour one variant.
         let (bare, with, budget) = if repeat % 2 == 0 {
@@ -140,7 +140,9 @@ fn main() {
         whole.push((with.wall.as_secs_f64() - base) / with.wall.as_secs_f64());
         accounted.push((with.bookkeeping + with.worker).as_secs_f64() / with.wall.as_secs_f64());
         budget_share.push((budget.wall.as_secs_f64() - base) / budget.wall.as_secs_f64());
-        (runs, budget_runs, cadence) = (with.runs, budget.runs, budget.cadence);
+        budget_probe.push(budget.probe.as_secs_f64() / budget.wall.as_secs_f64());
+        cadences.push(budget.cadence);
+        (runs, budget_runs) = (with.runs, budget.runs);
         println!(
             "repeat {repeat}: without {:.3} s | with {:.3} s ({} runs, probe work {:.3} s) | budget 5% {:.3} s ({} runs, probe work {:.3} s, every {} steps)",
             base,
@@ -165,7 +167,10 @@ fn main() {
         spread(accounted)
     );
     println!(
-        "  overhead budget 5% ({budget_runs} runs, cadence stretched to {cadence} steps): hook share {} (target < 5%)",
-        spread(budget_share)
+        "  overhead budget 5% ({budget_runs} runs, cadence stretched to {}..{} steps): hook share {} side by side, probe work {} by accounting (target < 5%)",
+        cadences.iter().min().unwrap_or(&0),
+        cadences.iter().max().unwrap_or(&0),
+        spread(budget_share),
+        spread(budget_probe)
     );
 }

@@ -1,7 +1,7 @@
 //! Trains a tiny MoE (or, with `--dense`, a dense) language model on a synthetic fact corpus
 //! with the Gated-LPI hook attached the custom-loop way (`hook.after_step_at(step, &model)`
 //! after every optimizer step). Every 25 steps the hook probes all facts and prints one status
-//! line; the run directory `runs/pretrain-moe` (or `runs/pretrain-dense`, replaced on every
+//! line; the run directory `runs/pretrain-moe` (or `runs/pretrain-dense`; a new series on every
 //! start) gets the history, the state and one snapshot per probe run.
 //!
 //! ```text
@@ -123,7 +123,8 @@ fn main() {
     let hook_config = LpiHookConfig::new(run_dir.join("probes.jsonl"), run_dir.clone())
         .with_every_n_steps(25)
         .with_robustness_every(4)
-        .with_leading_space(false);
+        .with_leading_space(false)
+        .with_fresh(true);
     let tokenizer = WordTokenizer::new(facts.vocabulary());
     let mut hook = match LpiHook::with_tokenizer(hook_config, &tokenizer, &model) {
         Ok(hook) => hook,
@@ -162,11 +163,8 @@ fn main() {
     }
 }
 
-/// Replaces the run directory and writes the probe set (every fact) into it.
+/// Writes the probe set (every fact) into the run directory.
 fn prepare_run_dir(dir: &PathBuf, facts: &SyntheticFacts) -> std::io::Result<()> {
-    if dir.exists() {
-        std::fs::remove_dir_all(dir)?;
-    }
     std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join("probes.jsonl"), facts.probe_jsonl())
 }

@@ -426,3 +426,54 @@ fn a_shared_hook_on_the_training_device_is_driven_by_every_clone() {
         assert_eq!(hook.health().runs, 3);
     });
 }
+
+#[test]
+fn a_model_with_other_units_cannot_continue_a_series() {
+    let fx = Fixture::new();
+    let model = new_model(&fx.facts, 6);
+    let config = fx.config("other-units");
+    let mut hook = fx.hook(config.clone(), &model);
+    hook.probe_now(1, &model);
+    hook.finish();
+    let device = Device::flex().autodiff();
+    let dense = TransformerConfig::new(fx.facts.vocab_size(), 32, 2, 8, 64, 8).init(&device);
+    let tokenizer = WordTokenizer::new(fx.facts.vocabulary());
+    let error = LpiHook::with_tokenizer(config.clone(), &tokenizer, &dense)
+        .err()
+        .expect("refused");
+    assert!(error.to_string().contains("fresh"), "{error}");
+    // With `fresh`, the same model starts a new series there.
+    LpiHook::with_tokenizer(config.with_fresh(true), &tokenizer, &dense).expect("fresh builds");
+}
+
+#[test]
+fn history_reading_drops_a_torn_last_line_and_names_a_bad_one() {
+    let fx = Fixture::new();
+    let model = new_model(&fx.facts, 8);
+    let config = fx.config("torn").with_robustness_every(0);
+    let run_dir = config.run_dir.clone();
+    let mut hook = fx.hook(config, &model);
+    for step in 1..=3 {
+        hook.probe_now(step, &model);
+    }
+    hook.finish();
+    let path = run_dir.join("history.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+
+    // A crash in the middle of the last append.
+    let torn = format!(
+        "{}\n{}\n{}",
+        lines[0],
+        lines[1],
+        &lines[2][..lines[2].len() / 2]
+    );
+    std::fs::write(&path, torn).unwrap();
+    assert_eq!(history(&run_dir).len(), 2);
+
+    // Anything else unreadable is an error that names the line.
+    let bad = format!("{}\nnot a report\n{}\n", lines[0], lines[2]);
+    std::fs::write(&path, bad).unwrap();
+    let error = read_history(&run_dir).expect_err("refused");
+    assert!(error.to_string().contains("line 2"), "{error}");
+}

@@ -4,13 +4,13 @@
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor, TensorData};
 
-use crate::capture::float_values;
+use crate::capture::{float_values, int_values};
 
 /// The gold token's standing in each probe's next-token distribution.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct GoldReadout {
-    /// 0-based rank of the gold token: how many vocabulary tokens have a strictly larger logit.
-    /// HIT@k is `rank < k`.
+    /// 0-based rank of the gold token: how many vocabulary tokens have a strictly larger logit
+    /// (ties count in the gold token's favour). HIT@k is `rank < k`.
     pub ranks: Vec<u32>,
     /// `log p(gold)` under the full-vocabulary softmax.
     pub logprobs: Vec<f32>,
@@ -31,13 +31,12 @@ impl GoldReadout {
         let ranks = logits
             .clone()
             .greater(gold_logit)
-            .float()
+            .int()
             .sum_dim(1)
             .squeeze_dim::<1>(1);
         let logprobs = log_softmax(logits, 1).gather(1, ids).squeeze_dim::<1>(1);
         Self {
-            // Counts below 2^24 are exact in f32.
-            ranks: float_values(ranks).into_iter().map(|r| r as u32).collect(),
+            ranks: int_values(ranks).into_iter().map(|r| r as u32).collect(),
             logprobs: float_values(logprobs),
         }
     }

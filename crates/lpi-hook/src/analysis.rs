@@ -11,7 +11,7 @@ use lpi_stats::{
     group_shares, group_spearman, stability, summarize, top_k_count,
 };
 
-use crate::probe_run::ProbeRunRecord;
+use crate::probe_run::{ProbeRunRecord, top_order};
 use crate::report::{ProbeRunReport, Robustness, UnitScore};
 
 /// Units listed in a report's top neurons and heads.
@@ -193,16 +193,7 @@ fn layer_groups(layout: &UnitLayout) -> Vec<Range<usize>> {
 
 /// The [`TOP_UNITS`] largest scores, largest first (ties: lower index first).
 fn top_units(profile: &[f32], name: impl Fn(usize) -> String) -> Vec<UnitScore> {
-    let mut order: Vec<usize> = (0..profile.len()).collect();
-    let k = TOP_UNITS.min(order.len());
-    if k == 0 {
-        return Vec::new();
-    }
-    let by_score = |a: &usize, b: &usize| profile[*b].total_cmp(&profile[*a]).then(a.cmp(b));
-    order.select_nth_unstable_by(k - 1, by_score);
-    order.truncate(k);
-    order.sort_by(by_score);
-    order
+    top_order(profile, TOP_UNITS)
         .into_iter()
         .map(|i| UnitScore {
             unit: name(i),

@@ -15,21 +15,29 @@ pub(crate) struct Cadence {
     budget: Option<f64>,
     current: u64,
     next_due: u64,
+    /// The step of the previous run (or where counting started).
+    last_run: u64,
 }
 
 impl Cadence {
-    /// First run at step `every` (or the first step after `resume_after`).
+    /// First run at step `every`, or `every` steps after `resume_after` (the last probed step
+    /// of a continued series).
     pub(crate) fn new(every: u64, budget: Option<f64>, resume_after: Option<u64>) -> Self {
-        let next_due = match resume_after {
-            Some(last) => last + every,
-            None => every,
-        };
+        let last_run = resume_after.unwrap_or(0);
         Self {
             nominal: every,
             budget,
             current: every,
-            next_due,
+            next_due: last_run.saturating_add(every),
+            last_run,
         }
+    }
+
+    /// Counts from `step` again (training resumed at another step): the next run is one
+    /// cadence later.
+    pub(crate) fn reschedule(&mut self, step: u64) {
+        self.last_run = step;
+        self.next_due = step.saturating_add(self.current);
     }
 
     /// Whether a probe run is due at `step`.
@@ -43,20 +51,17 @@ impl Cadence {
     }
 
     /// Records a probe run at `step` that took `probe` of wall time, after `training` of wall
-    /// time over `steps` optimizer steps since the previous run, and schedules the next one.
+    /// time since the previous run, and schedules the next one. The steps trained in between
+    /// are counted from the step numbers, so a caller that reports every k-th step (gradient
+    /// accumulation) gets the same cadence.
     ///
     /// With a budget `b`, a probe run every `N` steps of length `s` costs `probe / (probe +
     /// N s)` of wall time, so `N >= probe (1 - b) / (b s)`; the cadence is the larger of that
     /// (for `b` = [`BUDGET_HEADROOM`] times the budget) and the nominal one. Returns the new
     /// cadence when it changed.
-    pub(crate) fn record(
-        &mut self,
-        step: u64,
-        probe: Duration,
-        training: Duration,
-        steps: u64,
-    ) -> Option<u64> {
+    pub(crate) fn record(&mut self, step: u64, probe: Duration, training: Duration) -> Option<u64> {
         let previous = self.current;
+        let steps = step.saturating_sub(self.last_run);
         if let Some(budget) = self.budget
             && steps > 0
             && !training.is_zero()
@@ -64,9 +69,11 @@ impl Cadence {
             let budget = budget * BUDGET_HEADROOM;
             let step_seconds = training.as_secs_f64() / steps as f64;
             let needed = probe.as_secs_f64() * (1.0 - budget) / (budget * step_seconds);
+            // `as` saturates: an absurd need becomes u64::MAX, never a wrap.
             self.current = self.nominal.max(needed.ceil() as u64);
         }
-        self.next_due = step + self.current;
+        self.last_run = step;
+        self.next_due = step.saturating_add(self.current);
         (self.current != previous).then_some(self.current)
     }
 }
@@ -81,7 +88,7 @@ mod tests {
         assert!(!c.is_due(9));
         assert!(c.is_due(10));
         assert_eq!(
-            c.record(10, Duration::from_secs(5), Duration::from_secs(1), 10),
+            c.record(10, Duration::from_secs(5), Duration::from_secs(1)),
             None
         );
         assert!(!c.is_due(19));
@@ -94,7 +101,7 @@ mod tests {
         // 10 steps took 1 s (0.1 s/step); planning for 0.8 * 5% = 4%, a 1 s probe run needs
         // N >= 1 * 0.96 / (0.04 * 0.1) = 240.
         assert_eq!(
-            c.record(10, Duration::from_secs(1), Duration::from_secs(1), 10),
+            c.record(10, Duration::from_secs(1), Duration::from_secs(1)),
             Some(240)
         );
         assert!(!c.is_due(249));
@@ -103,9 +110,38 @@ mod tests {
         assert!((fraction - 0.04).abs() < 1e-12);
         // A cheap probe run brings the nominal cadence back.
         assert_eq!(
-            c.record(250, Duration::from_millis(1), Duration::from_secs(24), 240),
+            c.record(250, Duration::from_millis(1), Duration::from_secs(24)),
             Some(10)
         );
+    }
+
+    #[test]
+    fn steps_are_counted_from_step_numbers_not_calls() {
+        // Called every 4th step (gradient accumulation): 40 steps in 1 s is 25 ms per step.
+        let mut c = Cadence::new(40, Some(0.05), None);
+        let every = c
+            .record(40, Duration::from_millis(100), Duration::from_secs(1))
+            .expect("stretched");
+        // 0.1 * 0.96 / (0.04 * 0.025) = 96.
+        assert_eq!(every, 96);
+    }
+
+    #[test]
+    fn huge_cadences_saturate_instead_of_wrapping() {
+        let mut c = Cadence::new(u64::MAX - 1, None, Some(10));
+        assert!(!c.is_due(u64::MAX - 2));
+        c.record(u64::MAX - 1, Duration::ZERO, Duration::ZERO);
+        assert!(!c.is_due(u64::MAX - 1));
+        c.reschedule(5);
+        assert!(!c.is_due(1_000_000));
+    }
+
+    #[test]
+    fn reschedule_counts_from_the_new_step() {
+        let mut c = Cadence::new(100, None, Some(5000));
+        c.reschedule(1200);
+        assert!(!c.is_due(1299));
+        assert!(c.is_due(1300));
     }
 
     #[test]

@@ -57,8 +57,8 @@ pub struct LpiHookConfig {
     /// Head-masking robustness every this many probe runs (0: only on request).
     #[config(default = 10)]
     pub robustness_every: u64,
-    /// Heads zeroed for robustness, both the top ones and the random ones. Capped at half the
-    /// model's heads so the two sets can differ.
+    /// Heads zeroed for robustness, both the top ones and the random ones (drawn from all
+    /// heads, so they may include top ones). Capped at half the model's heads.
     #[config(default = 10)]
     pub masked_heads: usize,
     /// Seed of the random heads (the same draw at every run, so runs compare).

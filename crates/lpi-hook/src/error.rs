@@ -32,13 +32,18 @@ pub enum HookError {
         source: std::io::Error,
     },
     /// Saved state in the run directory cannot be read back.
-    #[error("cannot continue from {path}: {reason}; move the run directory aside to start afresh")]
+    #[error(
+        "cannot continue from {path}: {reason}; set `fresh` or move the run directory aside to start afresh"
+    )]
     State {
         /// The file.
         path: PathBuf,
         /// What is wrong with it.
         reason: String,
     },
+    /// The worker thread could not be started.
+    #[error("cannot start the hook's worker thread: {0}")]
+    Worker(std::io::Error),
     /// The hook needs a tokenizer: set `tokenizer` in the config or use `with_tokenizer`.
     #[error(
         "no tokenizer: set `tokenizer` (a tokenizer.json) in the hook config or build the hook with `LpiHook::with_tokenizer`"

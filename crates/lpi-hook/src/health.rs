@@ -44,7 +44,8 @@ pub struct HealthSnapshot {
     /// Time the worker spent on statistics, writes and observers (off the training thread),
     /// including waits for the disk.
     pub worker_busy: Duration,
-    /// CPU time of the worker thread: what it can take from training on the same cores.
+    /// CPU time of the worker thread: what it can take from training on the same cores (zero
+    /// where the platform does not report thread CPU time).
     pub worker_cpu: Duration,
 }
 
@@ -121,6 +122,7 @@ impl HookHealth {
 }
 
 /// CPU time consumed by the calling thread, where the platform tells.
+#[cfg(unix)]
 fn thread_cpu_time() -> Option<Duration> {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -129,6 +131,12 @@ fn thread_cpu_time() -> Option<Duration> {
     // SAFETY: `ts` is a valid, writable timespec; the call only writes into it.
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     (rc == 0).then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+}
+
+/// CPU time consumed by the calling thread, where the platform tells.
+#[cfg(not(unix))]
+fn thread_cpu_time() -> Option<Duration> {
+    None
 }
 
 fn add_nanos(counter: &AtomicU64, spent: Duration) {

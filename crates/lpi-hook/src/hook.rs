@@ -1,5 +1,6 @@
 //! [`LpiHook`]: what the training loop calls after every optimizer step.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -9,7 +10,7 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::Device;
 use crossbeam_channel::{Sender, TrySendError, bounded};
-use lpi_attribution::{Attributable, GatedLpi, HeadMasking, ProbeBatch, ProbeReduction};
+use lpi_attribution::{GatedLpi, HeadMasking, ProbeBatch, ProbeReduction};
 use lpi_probes::{
     HfTokenizer, ProbeReport, ProbeSet, ProbeTokenizer, Strictness, TargetPolicy, TokenizedProbes,
 };
@@ -20,7 +21,9 @@ use crate::cadence::Cadence;
 use crate::config::LpiHookConfig;
 use crate::error::HookError;
 use crate::health::{HealthSnapshot, HookHealth, should_log};
-use crate::probe_run::{ProbeRunRecord, attribute_all, measure_robustness};
+use crate::probe_run::{
+    ProbeFailure, ProbeRunRecord, attribute_all, measure_robustness, model_device, model_layout,
+};
 use crate::report::ProbeRunFailure;
 use crate::run_dir::RunDir;
 use crate::worker::{Message, ProbeRunObserver, Worker};
@@ -56,10 +59,10 @@ pub struct LpiHook {
     batches: Vec<ProbeBatch>,
     probe_report: ProbeReport,
     step: u64,
-    steps_since_run: u64,
     cadence: Cadence,
     runs_started: u64,
     robustness_requested: bool,
+    warned_step_back: bool,
     last_mark: Instant,
     health: Arc<HookHealth>,
     sender: Option<Sender<Message>>,
@@ -70,14 +73,14 @@ impl LpiHook {
     /// Builds the hook with the tokenizer named in the config (`tokenizer`). Loads and checks
     /// the probe set against the model's vocabulary and context, prepares the run directory
     /// (continuing a series found there) and starts the worker.
-    pub fn new<M: Attributable>(config: LpiHookConfig, model: &M) -> Result<Self, HookError> {
+    pub fn new<M: ProbedModel>(config: LpiHookConfig, model: &M) -> Result<Self, HookError> {
         let path = config.tokenizer.clone().ok_or(HookError::NoTokenizer)?;
         let tokenizer = HfTokenizer::from_file(&path)?;
         Self::with_tokenizer(config, &tokenizer, model)
     }
 
     /// Builds the hook with the caller's tokenizer.
-    pub fn with_tokenizer<M: Attributable>(
+    pub fn with_tokenizer<M: ProbedModel>(
         config: LpiHookConfig,
         tokenizer: &dyn ProbeTokenizer,
         model: &M,
@@ -104,27 +107,34 @@ impl LpiHook {
     }
 
     /// Builds the hook from probes tokenised by the caller.
-    pub fn from_tokenized<M: Attributable>(
+    pub fn from_tokenized<M: ProbedModel>(
         config: LpiHookConfig,
         probes: TokenizedProbes,
         probe_report: ProbeReport,
         model: &M,
     ) -> Result<Self, HookError> {
         check_config(&config)?;
+        check_probes(&probes)?;
         let batches = probes
             .prompts
             .chunks(config.batch_size)
             .zip(probes.targets.chunks(config.batch_size))
-            .map(|(prompts, targets)| {
+            .enumerate()
+            .map(|(b, (prompts, targets))| {
                 let batch = ProbeBatch::from_prompts(prompts.to_vec(), targets.to_vec())?;
-                batch.check_fits(model.vocab_size(), model.context_length())?;
+                batch
+                    .check_fits(model.vocab_size(), model.context_length())
+                    .map_err(|e| misfit(e, &probes.ids, b * config.batch_size, &config))?;
                 Ok(batch)
             })
             .collect::<Result<Vec<_>, HookError>>()?;
         if batches.is_empty() {
             return Err(HookError::Config {
                 field: "probes",
-                reason: "no probe left to run; check the probe file's report".into(),
+                reason: format!(
+                    "no probe left to run in {}; check it with `lpi probes check`",
+                    config.probes.display()
+                ),
             });
         }
 
@@ -147,6 +157,19 @@ impl LpiHook {
             run_dir.clear()?;
         }
         let mut series = run_dir.load_series()?;
+        if let Some(saved) = &series {
+            let layout = model_layout(model, &batches[0])?;
+            if saved.layout != layout {
+                return Err(HookError::State {
+                    path: config.run_dir.clone(),
+                    reason: format!(
+                        "it holds the series of a model with other units ({:?}; this model: \
+                         {:?}); set `fresh` or use another `run_dir`",
+                        saved.layout, layout
+                    ),
+                });
+            }
+        }
         let health = Arc::new(HookHealth::default());
         let resumed_at = series
             .as_ref()
@@ -198,20 +221,17 @@ impl LpiHook {
         let worker = std::thread::Builder::new()
             .name("lpi-hook-worker".into())
             .spawn(move || worker.run(inbox))
-            .map_err(|source| HookError::RunDir {
-                path: config.run_dir.clone(),
-                source,
-            })?;
+            .map_err(HookError::Worker)?;
 
         Ok(Self {
             attribution: config.attribution.init(),
             batches,
             probe_report,
             step: resumed_at.unwrap_or(0),
-            steps_since_run: 0,
             cadence,
             runs_started: 0,
             robustness_requested: false,
+            warned_step_back: false,
             last_mark: Instant::now(),
             health,
             sender: Some(sender),
@@ -237,8 +257,10 @@ impl LpiHook {
     /// themselves). Probes when a run is due.
     pub fn after_step_at<M: ProbedModel>(&mut self, step: u64, model: &M) {
         let entered = Instant::now();
+        if step <= self.health.snapshot().last_step && self.health.snapshot().runs > 0 {
+            self.warn_step_went_back(step);
+        }
         self.step = step;
-        self.steps_since_run += 1;
         if self.cadence.is_due(step) {
             self.probe(step, model, false);
         }
@@ -264,9 +286,11 @@ impl LpiHook {
         self.step
     }
 
-    /// Sets the step counter (for example to the step of the checkpoint training resumed from).
+    /// Sets the step counter (for example to the step of the checkpoint training resumed from)
+    /// and schedules the next probe run one cadence after it.
     pub fn set_step(&mut self, step: u64) {
         self.step = step;
+        self.cadence.reschedule(step);
     }
 
     /// The hook's counters.
@@ -316,6 +340,20 @@ impl LpiHook {
         self.health.snapshot()
     }
 
+    /// A step at or before the last probed one: training resumed from an earlier checkpoint, or
+    /// an unrelated run continues this directory's series. Said once per hook.
+    fn warn_step_went_back(&mut self, step: u64) {
+        if !std::mem::replace(&mut self.warned_step_back, true) {
+            tracing::warn!(
+                step,
+                last_probed = self.health.snapshot().last_step,
+                dir = %self.config.run_dir.display(),
+                "step at or before the last probed step of this run directory's series; the \
+                 series goes on from there (set `fresh` to start a new one)"
+            );
+        }
+    }
+
     fn stop_worker(&mut self) {
         self.sender.take();
         if let Some(worker) = self.worker.take()
@@ -336,22 +374,24 @@ impl LpiHook {
                     .runs_started
                     .is_multiple_of(self.config.robustness_every));
 
-        let outcome = self.device_work(step, model, robustness);
-        self.health.add_probe_work(started.elapsed());
+        // The probe run works on a `valid()` copy of the model: a panic inside the backend
+        // (out of memory, a shape assertion) fails the run, not the training.
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            self.device_work(step, model, robustness)
+        }))
+        .unwrap_or_else(|panic| Err(ProbeFailure::Panic(panic_message(&panic))));
+        let probe = started.elapsed();
+        self.health.add_probe_work(probe);
+        if let Some(every) = self.cadence.record(step, probe, training) {
+            self.health.set_cadence(every);
+            tracing::debug!(
+                every_n_steps = every,
+                probe_seconds = probe.as_secs_f64(),
+                "probe cadence adjusted to the overhead budget"
+            );
+        }
         let message = match outcome {
             Ok(mut record) => {
-                let probe = started.elapsed();
-                if let Some(every) =
-                    self.cadence
-                        .record(step, probe, training, self.steps_since_run)
-                {
-                    self.health.set_cadence(every);
-                    tracing::info!(
-                        every_n_steps = every,
-                        probe_seconds = probe.as_secs_f64(),
-                        "probe cadence adjusted to the overhead budget"
-                    );
-                }
                 record.probe_seconds = probe.as_secs_f64();
                 record.every_n_steps = self.cadence.current();
                 Message::Run(Box::new(record))
@@ -361,24 +401,29 @@ impl LpiHook {
                 if should_log(n) {
                     tracing::warn!(step, %error, count = n, "probe run failed; training goes on");
                 }
-                self.cadence
-                    .record(step, started.elapsed(), training, self.steps_since_run);
                 Message::Failure(ProbeRunFailure {
                     step,
                     reason: error.to_string(),
                 })
             }
         };
-        if let Some(sender) = &self.sender
-            && let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
-                sender.try_send(message)
-        {
-            let n = self.health.count_drop();
-            if should_log(n) {
-                tracing::warn!(step, count = n, "hook worker busy; probe run dropped");
+        if let Some(sender) = &self.sender {
+            match sender.try_send(message) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) => {
+                    let n = self.health.count_drop();
+                    if should_log(n) {
+                        tracing::warn!(step, count = n, "hook worker busy; probe run dropped");
+                    }
+                }
+                Err(TrySendError::Disconnected(_)) => {
+                    let n = self.health.count_drop();
+                    if should_log(n) {
+                        tracing::error!(step, count = n, "hook worker stopped; probe run dropped");
+                    }
+                }
             }
         }
-        self.steps_since_run = 0;
         self.last_mark = Instant::now();
     }
 
@@ -387,9 +432,9 @@ impl LpiHook {
         step: u64,
         model: &M,
         robustness: bool,
-    ) -> Result<ProbeRunRecord, lpi_attribution::AttributionError> {
+    ) -> Result<ProbeRunRecord, ProbeFailure> {
         let model = model.valid();
-        let device = model.devices().into_iter().next().unwrap_or_default();
+        let device = model_device(&model);
         let scores = attribute_all(&model, &self.batches, &self.attribution, &device)?;
         let neurons = scores.neuron_profile();
         let heads = scores.head_profile();
@@ -426,6 +471,75 @@ impl Drop for LpiHook {
     fn drop(&mut self) {
         self.stop_worker();
     }
+}
+
+/// Tokenised probes whose parts agree: one target, id and relation per prompt.
+fn check_probes(probes: &TokenizedProbes) -> Result<(), HookError> {
+    let n = probes.prompts.len();
+    let bad = |reason: String| {
+        Err(HookError::Config {
+            field: "probes",
+            reason,
+        })
+    };
+    if probes.targets.len() != n || probes.ids.len() != n || probes.relation_of.len() != n {
+        return bad(format!(
+            "tokenised probes disagree: {n} prompts, {} targets, {} ids, {} relation indices; \
+             give one of each per probe",
+            probes.targets.len(),
+            probes.ids.len(),
+            probes.relation_of.len()
+        ));
+    }
+    if let Some((i, r)) = probes
+        .relation_of
+        .iter()
+        .enumerate()
+        .find_map(|(i, r)| r.filter(|&r| r >= probes.relations.len()).map(|r| (i, r)))
+    {
+        return bad(format!(
+            "probe `{}` names relation {r}, but only {} relations are listed",
+            probes.ids[i],
+            probes.relations.len()
+        ));
+    }
+    Ok(())
+}
+
+/// A probe that does not fit the model, named by its id instead of its index in the batch.
+fn misfit(
+    error: lpi_attribution::AttributionError,
+    ids: &[String],
+    offset: usize,
+    config: &LpiHookConfig,
+) -> HookError {
+    use lpi_attribution::AttributionError as E;
+    let probe = match &error {
+        E::TokenOutOfVocabulary { probe, .. }
+        | E::PromptTooLong { probe, .. }
+        | E::EmptyPrompt { probe }
+        | E::PositionOutOfRange { probe, .. } => Some(offset + probe),
+        _ => None,
+    };
+    match probe.and_then(|p| ids.get(p)) {
+        Some(id) => HookError::Config {
+            field: "probes",
+            reason: format!(
+                "probe `{id}` in {} does not fit the model: {error}; check the tokenizer \
+                 matches the model",
+                config.probes.display()
+            ),
+        },
+        None => HookError::Attribution(error),
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".into())
 }
 
 fn check_config(config: &LpiHookConfig) -> Result<(), HookError> {
@@ -515,7 +629,8 @@ impl SharedHook {
             .is_none_or(|device| model.devices().contains(device))
     }
 
-    /// Runs `f` on the hook (to read its health, add observers, flush).
+    /// Runs `f` on the hook (to read its health, add observers, flush). Never call it from an
+    /// observer of the same hook: the worker would wait for itself.
     pub fn with<R>(&self, f: impl FnOnce(&mut LpiHook) -> R) -> R {
         f(&mut self.lock())
     }

@@ -57,6 +57,8 @@
 //! probes).
 //! [`read_history`] and [`read_snapshot`] read them back.
 
+#![warn(missing_docs)]
+
 mod analysis;
 mod cadence;
 mod config;

@@ -7,8 +7,44 @@ use lpi_attribution::{
     AttributionError, GatedLpi, GatedLpiScores, GoldReadout, HeadMasking, ProbeBatch, UnitId,
     UnitLayout,
 };
+
+use crate::hook::ProbedModel;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+
+/// Why a probe run produced no profile.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ProbeFailure {
+    /// Non-finite values, a misfit probe, inconsistent capture.
+    #[error(transparent)]
+    Attribution(#[from] AttributionError),
+    /// The backend panicked during the probe forward (out of memory, a shape assertion).
+    #[error("the probe run panicked: {0}")]
+    Panic(String),
+}
+
+/// The model's units, from a capture of one probe (at build time, to compare with a saved
+/// series).
+pub(crate) fn model_layout<M: ProbedModel>(
+    model: &M,
+    batch: &ProbeBatch,
+) -> Result<UnitLayout, AttributionError> {
+    let one = ProbeBatch::new(
+        batch.prompts()[..1].to_vec(),
+        batch.positions()[..1].to_vec(),
+        batch.targets()[..1].to_vec(),
+    )?;
+    let model = model.valid();
+    let device = model_device(&model);
+    model
+        .capture(one.tokens(&device), one.positions())
+        .validate(1)
+}
+
+/// The device the model's weights live on.
+pub(crate) fn model_device<M: ProbedModel>(model: &M) -> Device {
+    model.devices().into_iter().next().unwrap_or_default()
+}
 
 /// HIT@k of the robustness readout.
 const ROBUSTNESS_K: u32 = 10;
@@ -97,15 +133,18 @@ pub(crate) fn measure_robustness<M: HeadMasking>(
     if count == 0 {
         return None;
     }
-    let mut order: Vec<usize> = (0..total).collect();
-    order.sort_by(|&a, &b| head_profile[b].total_cmp(&head_profile[a]).then(a.cmp(&b)));
-    let top_heads: Vec<UnitId> = order[..count].iter().map(|&i| layout.head(i)).collect();
+    let top_heads: Vec<UnitId> = top_order(&head_profile, count)
+        .into_iter()
+        .map(|i| layout.head(i))
+        .collect();
     let random_heads = random_heads(layout, count, seed);
     let started = Instant::now();
+    // All three through the model's own forward pass (LPI's readout drops biases), so the drop
+    // compares like with like.
     let hits = MaskedHits {
+        base: masked_hit_at_10(model, batches, &[], device),
         top_masked: masked_hit_at_10(model, batches, &top_heads, device),
         random_masked: masked_hit_at_10(model, batches, &random_heads, device),
-        base: scores.gold.hit_at(ROBUSTNESS_K),
         top_heads,
         random_heads,
     };
@@ -114,6 +153,20 @@ pub(crate) fn measure_robustness<M: HeadMasking>(
         "head masking measured"
     );
     Some(hits)
+}
+
+/// Indices of the `k` largest values, largest first; ties go to the lower index.
+pub(crate) fn top_order(values: &[f32], k: usize) -> Vec<usize> {
+    let k = k.min(values.len());
+    if k == 0 {
+        return Vec::new();
+    }
+    let by_value = |a: &usize, b: &usize| values[*b].total_cmp(&values[*a]).then(a.cmp(b));
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.select_nth_unstable_by(k - 1, by_value);
+    order.truncate(k);
+    order.sort_by(by_value);
+    order
 }
 
 /// `count` distinct heads drawn with `seed`: the same heads at every run of a series.

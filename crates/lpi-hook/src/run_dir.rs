@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use lpi_attribution::UnitLayout;
@@ -116,7 +116,7 @@ impl RunDir {
         tensors.push((
             "updates.accumulated".to_string(),
             Dtype::F64,
-            accumulated.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            f64_bytes(accumulated),
             vec![accumulated.len()],
         ));
         let metadata = HashMap::from([(
@@ -172,12 +172,16 @@ impl RunDir {
             heads: meta.heads,
         };
         let kept = |step: Option<u64>, prefix: &str| -> Result<Option<KeptProfile>, HookError> {
-            let (Some(step), Some(neurons), Some(heads)) = (
-                step,
+            let Some(step) = step else {
+                return Ok(None);
+            };
+            let (Some(neurons), Some(heads)) = (
                 read(&format!("{prefix}.neurons"))?,
                 read(&format!("{prefix}.heads"))?,
             ) else {
-                return Ok(None);
+                return Err(bad(format!(
+                    "the `{prefix}` profile of step {step} is missing"
+                )));
             };
             if neurons.len() != layout.num_neurons() || heads.len() != layout.num_heads() {
                 return Err(bad(format!("`{prefix}` profile does not match the layout")));
@@ -187,10 +191,8 @@ impl RunDir {
         let previous = kept(meta.previous_step, "previous")?;
         let reference = kept(meta.reference_step, "reference")?;
         let accumulated: Vec<f64> = read_bytes("updates.accumulated", Dtype::F64)?
-            .unwrap_or_default()
-            .chunks_exact(8)
-            .map(|b| f64::from_le_bytes(b.try_into().expect("8-byte chunks")))
-            .collect();
+            .map(f64_values)
+            .unwrap_or_default();
         let updates = PositiveUpdates::from_parts(
             accumulated,
             previous
@@ -211,6 +213,7 @@ impl RunDir {
     }
 
     /// Appends one report to the history.
+    /// A failed write (a full disk) is cut back off, so the next append starts on a fresh line.
     pub(crate) fn append_history(&self, report: &ProbeRunReport) -> io::Result<()> {
         let mut line = serde_json::to_vec(report).map_err(io::Error::other)?;
         line.push(b'\n');
@@ -218,14 +221,19 @@ impl RunDir {
             .create(true)
             .append(true)
             .open(self.path.join(HISTORY_FILE))?;
-        file.write_all(&line)?;
-        file.sync_data()
+        let before = file.metadata()?.len();
+        let written = file.write_all(&line).and_then(|()| file.sync_data());
+        if written.is_err() {
+            let _ = file.set_len(before);
+        }
+        written
     }
 
     /// The history of the first `runs` runs, rewritten without torn or surplus lines.
     pub(crate) fn load_history(&self, runs: u64) -> Result<Vec<ProbeRunReport>, HookError> {
         let path = self.path.join(HISTORY_FILE);
         let mut history = read_history(&self.path)?;
+        // Lines of runs the state never recorded (a crash between the two writes).
         history.retain(|report| report.run <= runs);
         let mut text = Vec::new();
         for report in &history {
@@ -299,20 +307,29 @@ impl RunDir {
 }
 
 /// Reads the history of the run directory `run_dir`: one report per probe run, in order. A last
-/// line torn by a crash is left out.
+/// line torn by a crash is left out; any other unreadable line is an error naming it.
 pub fn read_history(run_dir: impl AsRef<Path>) -> Result<Vec<ProbeRunReport>, HookError> {
     let path = run_dir.as_ref().join(HISTORY_FILE);
-    let file = match File::open(&path) {
-        Ok(file) => file,
+    let bytes = match fs::read(&path) {
+        Ok(bytes) => bytes,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(source) => return Err(HookError::RunDir { path, source }),
     };
-    let mut history = Vec::new();
-    for line in BufReader::new(file).lines() {
-        let Ok(line) = line else { break };
-        match serde_json::from_str::<ProbeRunReport>(&line) {
+    let lines: Vec<&[u8]> = bytes
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    let mut history = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        match serde_json::from_slice::<ProbeRunReport>(line) {
             Ok(report) => history.push(report),
-            Err(_) => break,
+            Err(_) if i + 1 == lines.len() && !bytes.ends_with(b"\n") => break,
+            Err(e) => {
+                return Err(HookError::State {
+                    path: path.clone(),
+                    reason: format!("line {}: {e}", i + 1),
+                });
+            }
         }
     }
     Ok(history)
@@ -382,7 +399,23 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut file = File::create(&tmp)?;
     file.write_all(bytes)?;
     file.sync_all()?;
-    fs::rename(&tmp, path)
+    fs::rename(&tmp, path)?;
+    // Make the rename itself durable.
+    match path.parent() {
+        Some(dir) => File::open(dir)?.sync_all(),
+        None => Ok(()),
+    }
+}
+
+fn f64_bytes(values: &[f64]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn f64_values(bytes: &[u8]) -> Vec<f64> {
+    bytes
+        .chunks_exact(8)
+        .map(|b| f64::from_le_bytes(b.try_into().expect("8-byte chunks")))
+        .collect()
 }
 
 fn f32_bytes(values: &[f32]) -> Vec<u8> {

@@ -15,7 +15,10 @@ use crate::run_dir::{RunDir, Snapshot};
 
 /// Receives every probe run's report on the hook's worker thread (telemetry exporters, custom
 /// logging). It must not block for long: the queue in front of the worker is bounded and full
-/// queues drop runs. A panicking observer is removed and counted; the hook goes on.
+/// queues drop runs, and [`crate::LpiHook::finish`] (or dropping the hook) waits for the worker.
+/// A panicking observer is removed and counted; the hook goes on. An observer must not hold a
+/// [`crate::SharedHook`] of its own hook: calling into the hook from the worker deadlocks, and the
+/// reference cycle keeps the worker alive.
 pub trait ProbeRunObserver: Send + 'static {
     /// Called once per analysed probe run, in order.
     fn on_run(&mut self, report: &ProbeRunReport);
@@ -50,7 +53,15 @@ impl Worker {
         for message in inbox {
             let started = Instant::now();
             match message {
-                Message::Run(record) => self.analyse(*record),
+                Message::Run(record) => {
+                    let step = record.step;
+                    if catch_unwind(AssertUnwindSafe(|| self.analyse(*record))).is_err() {
+                        let n = self.health.count_failure();
+                        if should_log(n) {
+                            tracing::error!(step, count = n, "probe run analysis panicked");
+                        }
+                    }
+                }
                 Message::Failure(failure) => {
                     self.notify(|o| o.on_failure(&failure));
                 }
@@ -68,16 +79,21 @@ impl Worker {
         let layout = record.layout;
         let series = match &mut self.series {
             Some(series) if series.layout == layout => series,
-            slot => {
-                if let Some(old) = slot {
-                    tracing::warn!(
-                        old = ?old.layout,
-                        new = ?layout,
-                        "the model's units changed; starting a new series"
+            Some(series) => {
+                // The build checked a continued series against the model; a model whose units
+                // change during training cannot continue a series.
+                let n = self.health.count_failure();
+                if should_log(n) {
+                    tracing::error!(
+                        series = ?series.layout,
+                        model = ?layout,
+                        count = n,
+                        "the model's units changed during training; probe run not recorded"
                     );
                 }
-                slot.insert(Series::new(layout, &self.settings))
+                return;
             }
+            slot => slot.insert(Series::new(layout, &self.settings)),
         };
         let step = record.step;
         let report = series.analyse(record, &self.settings);
@@ -95,9 +111,11 @@ impl Worker {
                 heads: kept.heads.clone(),
             }
         });
+        // History first: a crash before the state is saved leaves a history line beyond the
+        // state's run count, which a restart drops; the other order would lose the line.
         let mut writes = vec![
-            self.run_dir.save_series(series),
             self.run_dir.append_history(&report),
+            self.run_dir.save_series(series),
         ];
         if let Some(snapshot) = snapshot {
             writes.push(
