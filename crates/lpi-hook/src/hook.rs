@@ -62,7 +62,8 @@ pub struct LpiHook {
     cadence: Cadence,
     runs_started: u64,
     robustness_requested: bool,
-    warned_step_back: bool,
+    /// The last probed step of a continued series, until the first step is seen.
+    resumed_at: Option<u64>,
     last_mark: Instant,
     health: Arc<HookHealth>,
     sender: Option<Sender<Message>>,
@@ -231,7 +232,7 @@ impl LpiHook {
             cadence,
             runs_started: 0,
             robustness_requested: false,
-            warned_step_back: false,
+            resumed_at,
             last_mark: Instant::now(),
             health,
             sender: Some(sender),
@@ -257,8 +258,10 @@ impl LpiHook {
     /// themselves). Probes when a run is due.
     pub fn after_step_at<M: ProbedModel>(&mut self, step: u64, model: &M) {
         let entered = Instant::now();
-        if step <= self.health.snapshot().last_step && self.health.snapshot().runs > 0 {
-            self.warn_step_went_back(step);
+        if let Some(last) = self.resumed_at.take()
+            && step <= last
+        {
+            self.warn_step_went_back(step, last);
         }
         self.step = step;
         if self.cadence.is_due(step) {
@@ -340,18 +343,16 @@ impl LpiHook {
         self.health.snapshot()
     }
 
-    /// A step at or before the last probed one: training resumed from an earlier checkpoint, or
-    /// an unrelated run continues this directory's series. Said once per hook.
-    fn warn_step_went_back(&mut self, step: u64) {
-        if !std::mem::replace(&mut self.warned_step_back, true) {
-            tracing::warn!(
-                step,
-                last_probed = self.health.snapshot().last_step,
-                dir = %self.config.run_dir.display(),
-                "step at or before the last probed step of this run directory's series; the \
-                 series goes on from there (set `fresh` to start a new one)"
-            );
-        }
+    /// The first step after a restart is at or before the series' last probed step: training
+    /// resumed from an earlier checkpoint, or an unrelated run continues this directory's series.
+    fn warn_step_went_back(&self, step: u64, last_probed: u64) {
+        tracing::warn!(
+            step,
+            last_probed,
+            dir = %self.config.run_dir.display(),
+            "training restarted at or before the last probed step of this run directory's \
+             series; the series goes on from there (set `fresh` to start a new one)"
+        );
     }
 
     fn stop_worker(&mut self) {
