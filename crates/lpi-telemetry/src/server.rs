@@ -1,0 +1,135 @@
+//! The `/metrics` HTTP server: axum on a current-thread tokio runtime on its own thread.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use prometheus::{Encoder, Registry, TextEncoder};
+
+use crate::{Shared, TelemetryError};
+
+/// How long open connections may take to finish once the server is told to stop.
+const GRACE: Duration = Duration::from_secs(1);
+
+/// Binds `addr` now, so that a taken port is an error at construction.
+pub(crate) fn bind(addr: SocketAddr) -> Result<TcpListener, TelemetryError> {
+    let listener = TcpListener::bind(addr).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::AddrInUse {
+            TelemetryError::AddrInUse { addr, source }
+        } else {
+            TelemetryError::Bind { addr, source }
+        }
+    })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|source| TelemetryError::Bind { addr, source })?;
+    Ok(listener)
+}
+
+/// The exposition text of `registry`.
+pub(crate) fn render(registry: &Registry, shared: &Shared) -> Result<String, prometheus::Error> {
+    let families = registry.gather();
+    let mut text = String::new();
+    TextEncoder::new()
+        .encode_utf8(&families, &mut text)
+        .inspect_err(|e| {
+            shared.export_error(&format!("cannot encode /metrics: {e}"));
+        })?;
+    Ok(text)
+}
+
+#[derive(Clone)]
+struct AppState {
+    registry: Registry,
+    shared: Arc<Shared>,
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    match render(&state.registry, &state.shared) {
+        Ok(text) => (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                TextEncoder::new().format_type().to_string(),
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot encode metrics: {e}\n"),
+        )
+            .into_response(),
+    }
+}
+
+/// The running server.
+pub(crate) struct Server {
+    stop: tokio::sync::watch::Sender<bool>,
+    thread: JoinHandle<()>,
+}
+
+impl Server {
+    pub(crate) fn start(
+        listener: TcpListener,
+        registry: Registry,
+        shared: Arc<Shared>,
+    ) -> Result<Self, TelemetryError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(TelemetryError::Runtime)?;
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let app = Router::new()
+            .route("/metrics", get(metrics))
+            .with_state(AppState { registry, shared });
+        let thread = std::thread::Builder::new()
+            .name("lpi-telemetry".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(listener) => listener,
+                        Err(e) => {
+                            tracing::error!("lpi telemetry: cannot serve /metrics: {e}");
+                            return;
+                        }
+                    };
+                    let mut graceful = stopped.clone();
+                    let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                        let _ = graceful.wait_for(|stop| *stop).await;
+                    });
+                    tokio::select! {
+                        served = serve => {
+                            if let Err(e) = served {
+                                tracing::error!("lpi telemetry: /metrics server failed: {e}");
+                            }
+                        }
+                        _ = async {
+                            let _ = stopped.wait_for(|stop| *stop).await;
+                            tokio::time::sleep(GRACE).await;
+                        } => {
+                            tracing::debug!("lpi telemetry: closing /metrics connections still open after {GRACE:?}");
+                        }
+                    }
+                });
+                runtime.shutdown_timeout(Duration::from_millis(100));
+            })
+            .map_err(TelemetryError::Runtime)?;
+        Ok(Self { stop, thread })
+    }
+
+    /// Stops accepting, lets open connections finish (at most [`GRACE`]) and joins the thread.
+    pub(crate) fn stop(self) {
+        let _ = self.stop.send(true);
+        if self.thread.join().is_err() {
+            tracing::error!("lpi telemetry: the server thread panicked");
+        }
+    }
+}
