@@ -8,6 +8,7 @@
 //! - [`hook`]: the training hook ([`LpiHook`]) and its run directory;
 //! - [`probes`]: probe sets, validation, tokenisation and knowledge readouts;
 //! - [`stats`]: statistics of importance profiles (concentration, entropy, stability);
+//! - [`telemetry`]: Prometheus export of every probe run (a hook observer and a /metrics server);
 //! - [`attribution`]: the capture trait, the batched exact Gated-LPI and its naive reference;
 //! - [`models`]: reference dense and MoE transformers that implement the capture trait.
 
@@ -16,6 +17,7 @@ pub use lpi_hook as hook;
 pub use lpi_models as models;
 pub use lpi_probes as probes;
 pub use lpi_stats as stats;
+pub use lpi_telemetry as telemetry;
 
 pub use lpi_attribution::{
     Attributable, AttributionError, GatedLpi, GatedLpiConfig, GatedLpiScores, HeadMasking,
