@@ -183,6 +183,9 @@ fn prometheus_scrapes_every_family_and_every_dashboard_query_has_data() {
         .with_every_n_steps(5)
         .with_robustness_every(2)
         .with_masked_heads(4)
+        // Every run counts toward consolidation, so the consolidation panels have data.
+        .with_tau(-1.0)
+        .with_consolidation_window(2)
         .with_leading_space(false);
     let mut hook = LpiHook::with_tokenizer(config, &WordTokenizer::new(facts.vocabulary()), &model)
         .expect("hook builds");
