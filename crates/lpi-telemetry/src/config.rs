@@ -45,6 +45,11 @@ pub struct TelemetryConfig {
     pub top_heads: usize,
     /// Relations exported in the per-relation readouts, in the report's order. Default 500.
     pub max_relations: usize,
+    /// OTLP push ([`crate::OtlpConfig`]). `None` (the default): push only when the standard
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT` is set or
+    /// `OTEL_METRICS_EXPORTER` names `otlp`; `Some`: push, each unset field taken from the
+    /// `OTEL_*` environment, then the defaults.
+    pub otlp: Option<crate::OtlpConfig>,
 }
 
 impl Default for TelemetryConfig {
@@ -57,6 +62,7 @@ impl Default for TelemetryConfig {
             top_experts_per_layer: 8,
             top_heads: 20,
             max_relations: 500,
+            otlp: None,
         }
     }
 }
@@ -92,6 +98,12 @@ impl TelemetryConfig {
     /// Sets [`Self::top_heads`].
     pub fn with_top_heads(mut self, heads: usize) -> Self {
         self.top_heads = heads;
+        self
+    }
+
+    /// Sets [`Self::otlp`], turning OTLP push on.
+    pub fn with_otlp(mut self, otlp: crate::OtlpConfig) -> Self {
+        self.otlp = Some(otlp);
         self
     }
 

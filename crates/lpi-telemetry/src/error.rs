@@ -38,4 +38,7 @@ pub enum TelemetryError {
     /// The Prometheus exporter could not be built.
     #[error("cannot build the Prometheus exporter: {0}")]
     Exporter(String),
+    /// The OTLP exporter could not be built.
+    #[error("cannot build the OTLP exporter: {0}")]
+    Otlp(String),
 }

@@ -1,5 +1,5 @@
 //! Live telemetry of the LPI hook: every probe run's statistics as OpenTelemetry instruments,
-//! exposed to Prometheus at `/metrics`.
+//! exposed to Prometheus at `/metrics` and optionally pushed over OTLP.
 //!
 //! One OpenTelemetry [`SdkMeterProvider`] with an opentelemetry-prometheus reader fills a
 //! prometheus [`Registry`]; a small axum server on a tokio runtime owned by [`Telemetry`] (one
@@ -14,6 +14,13 @@
 //! series that disappears from the report (an expert leaving a layer's top experts) disappears
 //! from `/metrics` too. The hook's own counters come from its [`HookHealth`] once
 //! [`Telemetry::attach_health`] is called.
+//!
+//! The same provider can also push every instrument over OTLP/HTTP (protobuf) to a collector:
+//! set [`TelemetryConfig::otlp`] ([`OtlpConfig`]) or the standard `OTEL_EXPORTER_OTLP_*`
+//! environment variables (explicit config > environment > defaults; see the README). A
+//! `PeriodicReader` exports on its own thread with a short timeout (default 2 s), one attempt
+//! per interval; a collector that refuses, hangs or is slow costs that thread a timeout and
+//! counts one `lpi_export_errors_total`, never training time. gRPC is not supported yet.
 //!
 //! Every family is listed in [`catalogue`] (name, help, unit, labels); the exposed names are
 //! exactly the catalogue's names, and every family stays under the SDK's 2000 label sets per
@@ -41,6 +48,7 @@ pub mod catalogue;
 mod config;
 mod error;
 mod frame;
+mod otlp;
 mod server;
 
 use std::net::SocketAddr;
@@ -58,6 +66,10 @@ use catalogue::{MetricDef, MetricKind};
 pub use config::{DEFAULT_LISTEN, MAX_SERIES_PER_FAMILY, TelemetryConfig};
 pub use error::TelemetryError;
 use frame::{Frame, Labelling};
+pub use otlp::{
+    DEFAULT_OTLP_ENDPOINT, DEFAULT_OTLP_INTERVAL, DEFAULT_OTLP_TIMEOUT, DEFAULT_SERVICE_NAME,
+    OtlpConfig, OtlpProtocol,
+};
 
 /// The running telemetry: the meter provider, the registry and the `/metrics` server. Stops on
 /// [`Telemetry::shutdown`] or when dropped.
@@ -67,6 +79,7 @@ pub struct Telemetry {
     provider: Option<SdkMeterProvider>,
     server: Option<server::Server>,
     local_addr: SocketAddr,
+    otlp_endpoint: Option<String>,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -74,6 +87,7 @@ impl std::fmt::Debug for Telemetry {
         f.debug_struct("Telemetry")
             .field("local_addr", &self.local_addr)
             .field("running", &self.server.is_some())
+            .field("otlp_endpoint", &self.otlp_endpoint)
             .finish_non_exhaustive()
     }
 }
@@ -156,8 +170,11 @@ impl Telemetry {
     ///
     /// # Errors
     /// [`TelemetryError::AddrInUse`] when the address is taken, [`TelemetryError::Bind`] for
-    /// other bind failures, [`TelemetryError::Config`] for an empty run or arch label or a `q`
-    /// outside (0, 1], and runtime or exporter failures.
+    /// other bind failures, [`TelemetryError::Config`] for an empty run or arch label, a `q`
+    /// outside (0, 1] or unusable OTLP settings (gRPC, a bad `OTEL_*` value),
+    /// [`TelemetryError::Otlp`] when the OTLP exporter cannot be built, and runtime or
+    /// exporter failures. An unreachable OTLP collector is not an error here: failed pushes
+    /// are counted in `lpi_export_errors_total`.
     pub fn new(config: TelemetryConfig) -> Result<Self, TelemetryError> {
         if config.run.is_empty() || config.arch.is_empty() {
             return Err(TelemetryError::Config(
@@ -185,7 +202,6 @@ impl Telemetry {
             .without_target_info()
             .build()
             .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
-        let provider = SdkMeterProvider::builder().with_reader(exporter).build();
         let shared = Arc::new(Shared {
             labelling: Labelling::new(&config),
             latest: Mutex::new(None),
@@ -194,6 +210,20 @@ impl Telemetry {
             failures: AtomicU64::new(0),
             export_errors: AtomicU64::new(0),
         });
+        let otlp = otlp::resolve(config.otlp.as_ref(), &|key| std::env::var(key).ok())?;
+        let mut builder = SdkMeterProvider::builder()
+            .with_resource(otlp::resource(&config))
+            .with_reader(exporter);
+        if let Some(settings) = &otlp {
+            builder = builder.with_reader(otlp::reader(settings, shared.clone())?);
+            tracing::info!(
+                endpoint = %settings.endpoint,
+                interval = ?settings.interval,
+                timeout = ?settings.timeout,
+                "lpi telemetry pushing OTLP metrics"
+            );
+        }
+        let provider = builder.build();
         register_instruments(&provider.meter("lpi-telemetry"), &shared);
 
         let server = server::Server::start(listener, registry.clone(), shared.clone())?;
@@ -204,12 +234,19 @@ impl Telemetry {
             provider: Some(provider),
             server: Some(server),
             local_addr,
+            otlp_endpoint: otlp.map(|settings| settings.endpoint),
         })
     }
 
     /// The address the server listens on (the actual port when the config asked for port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The OTLP/HTTP URL metrics are pushed to, or `None` when OTLP push is off (no
+    /// [`TelemetryConfig::otlp`] and no `OTEL_*` variable asking for it).
+    pub fn otlp_endpoint(&self) -> Option<&str> {
+        self.otlp_endpoint.as_deref()
     }
 
     /// An observer to hand to the hook; all observers of one telemetry feed the same series.
@@ -238,7 +275,9 @@ impl Telemetry {
     }
 
     /// Stops the server (open connections get a second to finish), then the runtime and the
-    /// meter provider. Dropping the telemetry does the same.
+    /// meter provider; with OTLP push on, the provider makes one last export, bounded by the
+    /// OTLP timeout (and by the SDK's 5 s wait for its reader thread), so a hung collector
+    /// cannot hang shutdown. Dropping the telemetry does the same.
     pub fn shutdown(mut self) {
         self.stop();
     }
