@@ -196,11 +196,15 @@ impl GatedLpi {
             &device,
         );
         let gold = GoldReadout::from_logits(final_logits.clone(), gold_targets);
-        let target_logprobs = float_values(
-            log_softmax(final_logits, 1)
-                .gather(1, target_ids.clone().unsqueeze_dim(1))
-                .squeeze_dim::<1>(1),
-        );
+        let target_logprobs = match self.config.target {
+            // The gold readout already holds them: no second softmax over the vocabulary.
+            TargetChoice::Gold => gold.logprobs.clone(),
+            TargetChoice::ModelTop1 => float_values(
+                log_softmax(final_logits, 1)
+                    .gather(1, target_ids.clone().unsqueeze_dim(1))
+                    .squeeze_dim::<1>(1),
+            ),
+        };
 
         let mut out = ScoreAccumulator::new(layout, probes, self.config.keep_per_probe);
         let scorer = Scorer {
