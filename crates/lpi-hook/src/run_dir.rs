@@ -268,39 +268,41 @@ impl RunDir {
         remove(SNAPSHOT_DIR, true)
     }
 
-    /// Writes the full profiles of one run as a snapshot; returns its path.
+    /// Writes the full profiles of run `run` (kept by the series) as a snapshot; returns its
+    /// path.
     pub(crate) fn write_snapshot(
         &self,
-        snapshot: &Snapshot,
+        run: u64,
+        profile: &KeptProfile,
+        layout: UnitLayout,
         probes: usize,
         reduction: &str,
     ) -> io::Result<PathBuf> {
-        let l = snapshot.layout;
         let tensors = vec![
             (
                 "neurons".to_string(),
                 Dtype::F32,
-                f32_bytes(&snapshot.neurons),
-                vec![l.layers, l.experts, l.neurons_per_expert],
+                f32_bytes(&profile.neurons),
+                vec![layout.layers, layout.experts, layout.neurons_per_expert],
             ),
             (
                 "heads".to_string(),
                 Dtype::F32,
-                f32_bytes(&snapshot.heads),
-                vec![l.layers, l.heads],
+                f32_bytes(&profile.heads),
+                vec![layout.layers, layout.heads],
             ),
         ];
         let metadata = HashMap::from([
             ("format".to_string(), SNAPSHOT_FORMAT.to_string()),
-            ("step".to_string(), snapshot.step.to_string()),
-            ("run".to_string(), snapshot.run.to_string()),
+            ("step".to_string(), profile.step.to_string()),
+            ("run".to_string(), run.to_string()),
             ("probes".to_string(), probes.to_string()),
             ("reduction".to_string(), reduction.to_string()),
         ]);
         let path = self
             .path
             .join(SNAPSHOT_DIR)
-            .join(format!("step-{:010}.safetensors", snapshot.step));
+            .join(format!("step-{:010}.safetensors", profile.step));
         write_atomically(&path, &serialize_tensors(&tensors, metadata)?)?;
         Ok(path)
     }

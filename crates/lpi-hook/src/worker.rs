@@ -11,7 +11,7 @@ use crate::analysis::{AnalysisSettings, Series};
 use crate::health::{HookHealth, should_log};
 use crate::probe_run::ProbeRunRecord;
 use crate::report::{ProbeRunFailure, ProbeRunReport};
-use crate::run_dir::{RunDir, Snapshot};
+use crate::run_dir::RunDir;
 
 /// Receives every probe run's report on the hook's worker thread (telemetry exporters, custom
 /// logging). It must not block for long: the queue in front of the worker is bounded and full
@@ -97,30 +97,20 @@ impl Worker {
         };
         let step = record.step;
         let report = series.analyse(record, &self.settings);
-        let snapshot_due = self.snapshot_every > 0 && report.run % self.snapshot_every == 0;
-        let snapshot = snapshot_due.then(|| {
-            let kept = series
-                .previous
-                .as_ref()
-                .expect("analyse keeps the run's profile");
-            Snapshot {
-                step,
-                run: report.run,
-                layout,
-                neurons: kept.neurons.clone(),
-                heads: kept.heads.clone(),
-            }
-        });
         // History first: a crash before the state is saved leaves a history line beyond the
         // state's run count, which a restart drops; the other order would lose the line.
         let mut writes = vec![
             self.run_dir.append_history(&report),
             self.run_dir.save_series(series),
         ];
-        if let Some(snapshot) = snapshot {
+        if self.snapshot_every > 0 && report.run % self.snapshot_every == 0 {
+            let kept = series
+                .previous
+                .as_ref()
+                .expect("analyse keeps the run's profile");
             writes.push(
                 self.run_dir
-                    .write_snapshot(&snapshot, report.probes, self.reduction)
+                    .write_snapshot(report.run, kept, layout, report.probes, self.reduction)
                     .map(|_| ()),
             );
         }
