@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 pub const DEFAULT_LISTEN: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 9464);
 
+/// The `run` label of [`TelemetryConfig::default`]. `burn_lpi::LpiConfig` replaces it with
+/// the run directory's name.
+pub const DEFAULT_RUN_LABEL: &str = "default";
+
 /// The most series the telemetry puts in one family; the OpenTelemetry SDK folds everything
 /// beyond 2000 label sets per instrument into `otel_metric_overflow="true"`, so the dynamic
 /// families (layers, experts, heads, relations) are cut to stay under this bound.
@@ -30,7 +34,7 @@ pub struct TelemetryConfig {
     /// Address of the `/metrics` endpoint; port 0 picks a free port (read it back with
     /// [`crate::Telemetry::local_addr`]). Default [`DEFAULT_LISTEN`].
     pub listen: SocketAddr,
-    /// Value of the `run` label on every series. Default `"default"`.
+    /// Value of the `run` label on every series. Default [`DEFAULT_RUN_LABEL`].
     pub run: String,
     /// Value of the `arch` label on every series. Default `"unknown"`.
     pub arch: String,
@@ -56,7 +60,7 @@ impl Default for TelemetryConfig {
     fn default() -> Self {
         Self {
             listen: DEFAULT_LISTEN,
-            run: "default".into(),
+            run: DEFAULT_RUN_LABEL.into(),
             arch: "unknown".into(),
             q: 0.01,
             top_experts_per_layer: 8,

@@ -15,12 +15,13 @@
 //! from `/metrics` too. The hook's own counters come from its [`HookHealth`] once
 //! [`Telemetry::attach_health`] is called.
 //!
-//! The same provider can also push every instrument over OTLP/HTTP (protobuf) to a collector:
+//! The same provider can also push every instrument over OTLP (http/protobuf or gRPC) to a
+//! collector:
 //! set [`TelemetryConfig::otlp`] ([`OtlpConfig`]) or the standard `OTEL_EXPORTER_OTLP_*`
 //! environment variables (explicit config > environment > defaults; see the README). A
 //! `PeriodicReader` exports on its own thread with a short timeout (default 2 s), one attempt
 //! per interval; a collector that refuses, hangs or is slow costs that thread a timeout and
-//! counts one `lpi_export_errors_total`, never training time. gRPC is not supported yet.
+//! counts one `lpi_export_errors_total`, never training time.
 //!
 //! Every family is listed in [`catalogue`] (name, help, unit, labels); the exposed names are
 //! exactly the catalogue's names, and every family stays under the SDK's 2000 label sets per
@@ -34,10 +35,10 @@
 //! let telemetry = Telemetry::new(TelemetryConfig::new("pretrain-7", "dense-12l"))?;
 //! println!("Prometheus can scrape http://{}/metrics", telemetry.local_addr());
 //! // let mut hook = LpiHook::new(config, &model)?;
-//! // hook.add_observer(telemetry.observer());
-//! // telemetry.attach_health(hook.health_handle());
+//! // telemetry.attach(&mut hook); // stops when the hook finishes
 //! // ... training ...
-//! telemetry.shutdown();
+//! // hook.finish();
+//! # telemetry.shutdown();
 //! # Ok(())
 //! # }
 //! ```
@@ -56,14 +57,14 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use lpi_hook::{HookHealth, ProbeRunFailure, ProbeRunObserver, ProbeRunReport};
+use lpi_hook::{HookHealth, LpiHook, ProbeRunFailure, ProbeRunObserver, ProbeRunReport};
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{AsyncInstrument, Meter, MeterProvider};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use prometheus::Registry;
 
 use catalogue::{MetricDef, MetricKind};
-pub use config::{DEFAULT_LISTEN, MAX_SERIES_PER_FAMILY, TelemetryConfig};
+pub use config::{DEFAULT_LISTEN, DEFAULT_RUN_LABEL, MAX_SERIES_PER_FAMILY, TelemetryConfig};
 pub use error::TelemetryError;
 use frame::{Frame, Labelling};
 pub use otlp::{
@@ -171,7 +172,8 @@ impl Telemetry {
     /// # Errors
     /// [`TelemetryError::AddrInUse`] when the address is taken, [`TelemetryError::Bind`] for
     /// other bind failures, [`TelemetryError::Config`] for an empty run or arch label, a `q`
-    /// outside (0, 1] or unusable OTLP settings (gRPC, a bad `OTEL_*` value),
+    /// outside (0, 1] or unusable OTLP settings (a bad `OTEL_*` value, an `https://` gRPC
+    /// endpoint),
     /// [`TelemetryError::Otlp`] when the OTLP exporter cannot be built, and runtime or
     /// exporter failures. An unreachable OTLP collector is not an error here: failed pushes
     /// are counted in `lpi_export_errors_total`.
@@ -264,6 +266,19 @@ impl Telemetry {
             .health
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(health);
+    }
+
+    /// Hands this telemetry to `hook` for the rest of its life: every probe run and failure is
+    /// recorded, the hook's health counters are read at every scrape, and the telemetry stops
+    /// (one last OTLP push included) when the hook finishes or is dropped. Use
+    /// [`Telemetry::observer`] and [`Telemetry::attach_health`] instead to keep the telemetry
+    /// running after the hook (a final scrape, several hooks feeding one endpoint).
+    pub fn attach(self, hook: &mut LpiHook) {
+        self.attach_health(hook.health_handle());
+        hook.add_observer(Owned {
+            observer: self.observer(),
+            _telemetry: self,
+        });
     }
 
     /// The exposition text `/metrics` would serve now.
@@ -362,5 +377,23 @@ impl ProbeRunObserver for TelemetryObserver {
     fn on_failure(&mut self, failure: &ProbeRunFailure) {
         let _ = failure;
         self.shared.failures.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The observer [`Telemetry::attach`] gives the hook: records like [`TelemetryObserver`] and
+/// owns the telemetry, which stops when the hook's worker drops its observers.
+struct Owned {
+    observer: TelemetryObserver,
+    /// Kept alive (serving, pushing) as long as the hook's worker keeps its observers.
+    _telemetry: Telemetry,
+}
+
+impl ProbeRunObserver for Owned {
+    fn on_run(&mut self, report: &ProbeRunReport) {
+        self.observer.on_run(report);
+    }
+
+    fn on_failure(&mut self, failure: &ProbeRunFailure) {
+        self.observer.on_failure(failure);
     }
 }

@@ -1,17 +1,25 @@
-//! OTLP push: a [`PeriodicReader`] over an opentelemetry-otlp [`MetricExporter`]
-//! (http/protobuf, blocking reqwest client) on the same meter provider as the Prometheus reader.
+//! OTLP push: a [`PeriodicReader`] over an opentelemetry-otlp `MetricExporter` on the same
+//! meter provider as the Prometheus reader, over http/protobuf (blocking reqwest client) or
+//! gRPC (tonic, on a one-thread tokio runtime owned by the exporter).
 //!
 //! The reader exports on its own thread (`OpenTelemetry.Metrics.PeriodicReader`), never on the
-//! training thread or the hook's worker. Every export is one HTTP attempt bounded by the
-//! timeout (no retries: the next interval is the retry), and a failed export is counted in
+//! training thread or the hook's worker. Every export is one attempt bounded by the timeout
+//! (no retries: the next interval is the retry), and a failed export is counted in
 //! `lpi_export_errors_total` and logged with `tracing` (rate-limited) by [`CountingExporter`].
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use http::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::{Key, KeyValue};
-use opentelemetry_otlp::{Protocol, RetryPolicy, WithExportConfig, WithHttpConfig};
+use opentelemetry_otlp::tonic_types::metadata::MetadataMap;
+use opentelemetry_otlp::{
+    MetricExporter, Protocol, RetryPolicy, WithExportConfig, WithHttpConfig, WithTonicConfig,
+};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
@@ -27,6 +35,8 @@ use crate::{Shared, TelemetryConfig, TelemetryError};
 pub const DEFAULT_SERVICE_NAME: &str = "burn-lpi";
 /// The default OTLP/HTTP metrics endpoint (the OpenTelemetry default).
 pub const DEFAULT_OTLP_ENDPOINT: &str = "http://localhost:4318/v1/metrics";
+/// The default OTLP/gRPC endpoint (the OpenTelemetry default).
+pub const DEFAULT_OTLP_GRPC_ENDPOINT: &str = "http://localhost:4317";
 /// The default time one OTLP export may take before it is abandoned and counted as an error.
 pub const DEFAULT_OTLP_TIMEOUT: Duration = Duration::from_secs(2);
 /// The default time between two OTLP exports.
@@ -40,9 +50,9 @@ pub enum OtlpProtocol {
     #[default]
     #[serde(rename = "http/protobuf")]
     HttpProtobuf,
-    /// OTLP/gRPC (`grpc`). **Not supported yet**: [`crate::Telemetry::new`] refuses it with
-    /// [`TelemetryError::Config`] (the tonic exporter needs a tokio runtime entered while it
-    /// is built and while it exports).
+    /// OTLP/gRPC (`grpc`), sent by tonic over plaintext HTTP/2 (`http://` endpoints; TLS is
+    /// not built in: put a local collector or proxy in front of a TLS endpoint). The client
+    /// runs on a one-thread tokio runtime owned by the exporter (`lpi-otlp-grpc`).
     #[serde(rename = "grpc")]
     Grpc,
 }
@@ -53,7 +63,7 @@ impl OtlpProtocol {
             "http/protobuf" => Ok(Self::HttpProtobuf),
             "grpc" => Ok(Self::Grpc),
             other => Err(TelemetryError::Config(format!(
-                "{source}: unsupported OTLP protocol `{other}` (supported: http/protobuf)"
+                "{source}: unsupported OTLP protocol `{other}` (supported: http/protobuf, grpc)"
             ))),
         }
     }
@@ -76,10 +86,11 @@ impl OtlpProtocol {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct OtlpConfig {
-    /// Where to push. A URL without a path (`http://collector:4318`) gets `/v1/metrics`
-    /// appended; a URL with a path is used as is. Unset: `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`
-    /// (as is), then `OTEL_EXPORTER_OTLP_ENDPOINT` (+ `/v1/metrics`), then
-    /// [`DEFAULT_OTLP_ENDPOINT`].
+    /// Where to push. Over HTTP a URL without a path (`http://collector:4318`) gets
+    /// `/v1/metrics` appended and a URL with a path is used as is; over gRPC the URL is used as
+    /// is. Unset: `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT` (as is), then
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` (+ `/v1/metrics` over HTTP), then
+    /// [`DEFAULT_OTLP_ENDPOINT`] or [`DEFAULT_OTLP_GRPC_ENDPOINT`].
     pub endpoint: Option<String>,
     /// Extra request headers (authentication). The exporter also adds
     /// `OTEL_EXPORTER_OTLP_METRICS_HEADERS` or else `OTEL_EXPORTER_OTLP_HEADERS`
@@ -94,7 +105,7 @@ pub struct OtlpConfig {
     /// interval on the reader's thread, and bounds shutdown).
     pub timeout_ms: Option<u64>,
     /// The wire protocol. Unset: `OTEL_EXPORTER_OTLP_METRICS_PROTOCOL`, then
-    /// `OTEL_EXPORTER_OTLP_PROTOCOL`, then http/protobuf. Only http/protobuf is supported.
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL`, then http/protobuf.
     pub protocol: Option<OtlpProtocol>,
     /// The `service.name` resource attribute. Unset: `OTEL_SERVICE_NAME`, then `service.name`
     /// in `OTEL_RESOURCE_ATTRIBUTES`, then [`DEFAULT_SERVICE_NAME`].
@@ -142,6 +153,7 @@ impl OtlpConfig {
 /// The OTLP settings in effect once config, environment and defaults are combined.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Resolved {
+    pub(crate) protocol: OtlpProtocol,
     pub(crate) endpoint: String,
     pub(crate) headers: BTreeMap<String, String>,
     pub(crate) interval: Duration,
@@ -221,20 +233,40 @@ pub(crate) fn resolve(
             },
         },
     };
-    if protocol == OtlpProtocol::Grpc {
-        return Err(TelemetryError::Config(
-            "OTLP over gRPC is not supported yet; use http/protobuf (port 4318)".into(),
-        ));
-    }
-    let endpoint = match config.endpoint.as_deref().filter(|e| !e.trim().is_empty()) {
-        Some(endpoint) => metrics_url(endpoint),
-        None => non_empty(env, "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
-            .or_else(|| non_empty(env, "OTEL_EXPORTER_OTLP_ENDPOINT").map(|e| metrics_url(&e)))
-            .unwrap_or_else(|| DEFAULT_OTLP_ENDPOINT.to_string()),
+    let grpc = protocol == OtlpProtocol::Grpc;
+    let base_url = |endpoint: &str| match grpc {
+        true => endpoint.trim().to_string(),
+        false => metrics_url(endpoint),
     };
+    let endpoint = match config.endpoint.as_deref().filter(|e| !e.trim().is_empty()) {
+        Some(endpoint) => base_url(endpoint),
+        None => non_empty(env, "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
+            .or_else(|| non_empty(env, "OTEL_EXPORTER_OTLP_ENDPOINT").map(|e| base_url(&e)))
+            .unwrap_or_else(|| match grpc {
+                true => DEFAULT_OTLP_GRPC_ENDPOINT.to_string(),
+                false => DEFAULT_OTLP_ENDPOINT.to_string(),
+            }),
+    };
+    if grpc && !endpoint.starts_with("http://") {
+        return Err(TelemetryError::Config(format!(
+            "OTLP/gRPC endpoint `{endpoint}` must be a plaintext http:// URL (TLS is not built \
+             in; send to a local collector, or use http/protobuf)"
+        )));
+    }
     if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
         return Err(TelemetryError::Config(format!(
             "OTLP endpoint `{endpoint}` must be an http:// or https:// URL"
+        )));
+    }
+    if grpc
+        && let Some((key, _)) = config
+            .headers
+            .iter()
+            .find(|(k, v)| metadata_entry(k, v).is_none())
+    {
+        return Err(TelemetryError::Config(format!(
+            "OTLP header `{key}` cannot be sent as gRPC metadata (keys: ASCII letters, digits, \
+             `-`, `_`, `.`; values: visible ASCII)"
         )));
     }
     let timeout = match config.timeout_ms {
@@ -258,6 +290,7 @@ pub(crate) fn resolve(
         ));
     }
     Ok(Some(Resolved {
+        protocol,
         endpoint,
         headers: config.headers.clone(),
         interval,
@@ -296,22 +329,57 @@ pub(crate) fn resource(config: &TelemetryConfig) -> Resource {
         .build()
 }
 
+/// One header as an HTTP/2 header (gRPC metadata), or `None` when the key or value cannot be.
+fn metadata_entry(key: &str, value: &str) -> Option<(HeaderName, HeaderValue)> {
+    Some((
+        HeaderName::from_bytes(key.as_bytes()).ok()?,
+        HeaderValue::from_str(value).ok()?,
+    ))
+}
+
 /// Builds the periodic OTLP reader for `settings`; its export failures count into `shared`.
 pub(crate) fn reader(
     settings: &Resolved,
     shared: Arc<Shared>,
 ) -> Result<PeriodicReader<CountingExporter>, TelemetryError> {
-    let exporter = opentelemetry_otlp::MetricExporter::builder()
-        .with_http()
-        .with_protocol(Protocol::HttpBinary)
-        .with_endpoint(settings.endpoint.clone())
-        .with_timeout(settings.timeout)
-        .with_headers(settings.headers.clone().into_iter().collect())
-        .with_retry_policy(RetryPolicy::disabled())
-        .build()
-        .map_err(|e| TelemetryError::Otlp(e.to_string()))?;
+    let failed = |e: opentelemetry_otlp::ExporterBuildError| TelemetryError::Otlp(e.to_string());
+    let (inner, runtime) = match settings.protocol {
+        OtlpProtocol::HttpProtobuf => {
+            let exporter = MetricExporter::builder()
+                .with_http()
+                .with_protocol(Protocol::HttpBinary)
+                .with_endpoint(settings.endpoint.clone())
+                .with_timeout(settings.timeout)
+                .with_headers(settings.headers.clone().into_iter().collect())
+                .with_retry_policy(RetryPolicy::disabled())
+                .build()
+                .map_err(failed)?;
+            (exporter, None)
+        }
+        OtlpProtocol::Grpc => {
+            let runtime = GrpcRuntime::start()?;
+            // Every header was checked in `resolve`.
+            let headers: HeaderMap = settings
+                .headers
+                .iter()
+                .filter_map(|(key, value)| metadata_entry(key, value))
+                .collect();
+            // tonic's lazy channel spawns its connection task on the runtime it is built in.
+            let _entered = runtime.handle().enter();
+            let exporter = MetricExporter::builder()
+                .with_tonic()
+                .with_endpoint(settings.endpoint.clone())
+                .with_timeout(settings.timeout)
+                .with_metadata(MetadataMap::from_headers(headers))
+                .with_retry_policy(RetryPolicy::disabled())
+                .build()
+                .map_err(failed)?;
+            (exporter, Some(runtime))
+        }
+    };
     let exporter = CountingExporter {
-        inner: exporter,
+        inner,
+        runtime,
         shared,
         endpoint: settings.endpoint.clone(),
     };
@@ -320,18 +388,80 @@ pub(crate) fn reader(
         .build())
 }
 
+/// The tokio runtime of the gRPC client: one worker thread that drives tonic's connection.
+/// Shut down in the background when the exporter is dropped (a runtime must not be dropped
+/// where blocking is not allowed).
+#[derive(Debug)]
+struct GrpcRuntime(Option<tokio::runtime::Runtime>);
+
+impl GrpcRuntime {
+    fn start() -> Result<Self, TelemetryError> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("lpi-otlp-grpc")
+            .enable_io()
+            .enable_time()
+            .build()
+            .map(|runtime| Self(Some(runtime)))
+            .map_err(TelemetryError::Runtime)
+    }
+
+    fn handle(&self) -> &tokio::runtime::Handle {
+        self.0
+            .as_ref()
+            .expect("the runtime lives until drop")
+            .handle()
+    }
+}
+
+impl Drop for GrpcRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Polls a future inside a tokio runtime's context (tonic's timers and I/O need one), from the
+/// reader's own thread.
+struct InRuntime<'a, F> {
+    handle: &'a tokio::runtime::Handle,
+    future: Pin<Box<F>>,
+}
+
+impl<F: Future> Future for InRuntime<'_, F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let _entered = self.handle.enter();
+        self.future.as_mut().poll(cx)
+    }
+}
+
 /// Delegates to the OTLP exporter and counts every failed export (refused, timed out, a
-/// non-2xx answer) in `lpi_export_errors_total`, logging it with `tracing` (rate-limited).
+/// non-2xx answer or gRPC error status) in `lpi_export_errors_total`, logging it with
+/// `tracing` (rate-limited).
 #[derive(Debug)]
 pub(crate) struct CountingExporter {
-    inner: opentelemetry_otlp::MetricExporter,
+    inner: MetricExporter,
+    runtime: Option<GrpcRuntime>,
     shared: Arc<Shared>,
     endpoint: String,
 }
 
 impl PushMetricExporter for CountingExporter {
     async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
-        let result = self.inner.export(metrics).await;
+        let export = self.inner.export(metrics);
+        let result = match &self.runtime {
+            Some(runtime) => {
+                InRuntime {
+                    handle: runtime.handle(),
+                    future: Box::pin(export),
+                }
+                .await
+            }
+            None => export.await,
+        };
         if let Err(e) = &result {
             self.shared
                 .export_error(&format!("OTLP push to {} failed: {e}", self.endpoint));
@@ -430,12 +560,34 @@ mod tests {
     }
 
     #[test]
-    fn grpc_json_and_bad_values_are_config_errors() {
+    fn grpc_uses_its_own_default_port_and_urls_as_given() {
         let grpc = OtlpConfig::default().with_protocol(OtlpProtocol::Grpc);
+        let r = resolve(Some(&grpc), &env_of(&[])).unwrap().unwrap();
+        assert_eq!(r.protocol, OtlpProtocol::Grpc);
+        assert_eq!(r.endpoint, DEFAULT_OTLP_GRPC_ENDPOINT);
+        let env = env_of(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ]);
+        let r = resolve(None, &env).unwrap().unwrap();
+        assert_eq!(
+            (r.protocol, r.endpoint.as_str()),
+            (OtlpProtocol::Grpc, "http://c:4317")
+        );
+        let tls = grpc.clone().with_endpoint("https://c:4317");
         assert!(matches!(
-            resolve(Some(&grpc), &env_of(&[])),
-            Err(TelemetryError::Config(m)) if m.contains("gRPC")
+            resolve(Some(&tls), &env_of(&[])),
+            Err(TelemetryError::Config(m)) if m.contains("plaintext")
         ));
+        let header = grpc.with_header("bad header", "x");
+        assert!(matches!(
+            resolve(Some(&header), &env_of(&[])),
+            Err(TelemetryError::Config(m)) if m.contains("`bad header`")
+        ));
+    }
+
+    #[test]
+    fn json_and_bad_values_are_config_errors() {
         let json = env_of(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")]);
         assert!(resolve(Some(&OtlpConfig::default()), &json).is_err());
         let bad = env_of(&[("OTEL_EXPORTER_OTLP_TIMEOUT", "2s")]);

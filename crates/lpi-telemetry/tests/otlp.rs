@@ -1,17 +1,23 @@
-//! OTLP push against test-local OTLP/HTTP receivers on loopback: one that answers (the pushed
-//! protobuf is decoded and compared with `/metrics`), one that hangs and one that refuses.
+//! OTLP push against test-local receivers on loopback: OTLP/HTTP ones that answer (the pushed
+//! protobuf is decoded and compared with `/metrics`), hang or refuse, and OTLP/gRPC ones (tonic
+//! serving the collector's `MetricsService`) that answer or hang.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use lpi_hook::ProbeRunObserver;
 use lpi_telemetry::catalogue::ALL;
-use lpi_telemetry::{OtlpConfig, Telemetry, TelemetryConfig};
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use lpi_telemetry::{OtlpConfig, OtlpProtocol, Telemetry, TelemetryConfig};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
 use prost::Message;
@@ -205,59 +211,24 @@ fn shutdown_returns(telemetry: Telemetry) {
         .expect("shutdown returned");
 }
 
-#[test]
-fn pushed_metrics_equal_the_pull_side() {
-    let (addr, requests) = receiver(Mode::Answer);
-    let otlp = OtlpConfig::default()
-        .with_endpoint(format!("http://{addr}"))
-        .with_interval_ms(200)
-        .with_timeout_ms(5_000)
-        .with_header("x-lpi-test", "yes")
-        .with_service_name("lpi-otlp-test");
-    let telemetry = Telemetry::new(ephemeral("otlp-run", "moe-4x8", otlp)).unwrap();
-    assert_eq!(
-        telemetry.otlp_endpoint(),
-        Some(format!("http://{addr}/v1/metrics").as_str())
-    );
-    let mut observer = telemetry.observer();
-    observer.on_run(&report(4, 8, 3, 6));
-
-    // The first export after the report carries it.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let (received, request) = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let received = requests.recv_timeout(left).expect("an OTLP request");
-        let request = ExportMetricsServiceRequest::decode(received.body.as_slice())
-            .expect("an ExportMetricsServiceRequest");
-        let runs = otlp_series(&request)
-            .iter()
-            .find(|((name, _), _)| name == "lpi_probe_runs_total")
-            .map(|(_, v)| *v);
-        if runs == Some(1.0) {
-            break (received, request);
-        }
-    };
-    assert_eq!(received.path, "/v1/metrics");
-    assert_eq!(
-        received.headers.get("content-type").map(String::as_str),
-        Some("application/x-protobuf")
-    );
-    assert_eq!(
-        received.headers.get("x-lpi-test").map(String::as_str),
-        Some("yes")
-    );
-
+/// Checks the request's resource (`service_name`, the run and arch of [`report_run`]) and that
+/// its series are exactly `/metrics`' `lpi_` series, with the same values.
+fn assert_pushed_equals_pulled(
+    request: &ExportMetricsServiceRequest,
+    telemetry: &Telemetry,
+    service_name: &str,
+) {
     let resource = request.resource_metrics[0]
         .resource
         .as_ref()
         .expect("a resource");
     let resource = attributes(&resource.attributes);
-    assert_eq!(resource["service.name"], "lpi-otlp-test");
+    assert_eq!(resource["service.name"], service_name);
     assert_eq!(resource["lpi.run"], "otlp-run");
     assert_eq!(resource["lpi.arch"], "moe-4x8");
 
-    let pushed = otlp_series(&request);
-    let pulled: Series = pull_series(&telemetry)
+    let pushed = otlp_series(request);
+    let pulled: Series = pull_series(telemetry)
         .into_iter()
         .filter(|((name, _), _)| name.starts_with("lpi_"))
         .collect();
@@ -285,6 +256,60 @@ fn pushed_metrics_equal_the_pull_side() {
         let pulled_family = pulled.keys().any(|(n, _)| n == def.name);
         assert_eq!(pushed_family, pulled_family, "{}", def.name);
     }
+}
+
+/// Records one report (a 4-layer, 8-expert model) and waits for the first received push that
+/// carries it; returns what was received and its decoded request (`request_of`).
+fn report_run<T>(
+    telemetry: &Telemetry,
+    requests: &mpsc::Receiver<T>,
+    request_of: impl Fn(&T) -> ExportMetricsServiceRequest,
+) -> (T, ExportMetricsServiceRequest) {
+    telemetry.observer().on_run(&report(4, 8, 3, 6));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let received = requests.recv_timeout(left).expect("an OTLP request");
+        let request = request_of(&received);
+        let runs = otlp_series(&request)
+            .iter()
+            .find(|((name, _), _)| name == "lpi_probe_runs_total")
+            .map(|(_, v)| *v);
+        if runs == Some(1.0) {
+            return (received, request);
+        }
+    }
+}
+
+#[test]
+fn pushed_metrics_equal_the_pull_side() {
+    let (addr, requests) = receiver(Mode::Answer);
+    let otlp = OtlpConfig::default()
+        .with_endpoint(format!("http://{addr}"))
+        .with_interval_ms(200)
+        .with_timeout_ms(5_000)
+        .with_header("x-lpi-test", "yes")
+        .with_service_name("lpi-otlp-test");
+    let telemetry = Telemetry::new(ephemeral("otlp-run", "moe-4x8", otlp)).unwrap();
+    assert_eq!(
+        telemetry.otlp_endpoint(),
+        Some(format!("http://{addr}/v1/metrics").as_str())
+    );
+    let (received, request) = report_run(&telemetry, &requests, |received: &Received| {
+        ExportMetricsServiceRequest::decode(received.body.as_slice())
+            .expect("an ExportMetricsServiceRequest")
+    });
+    assert_eq!(received.path, "/v1/metrics");
+    assert_eq!(
+        received.headers.get("content-type").map(String::as_str),
+        Some("application/x-protobuf")
+    );
+    assert_eq!(
+        received.headers.get("x-lpi-test").map(String::as_str),
+        Some("yes")
+    );
+
+    assert_pushed_equals_pulled(&request, &telemetry, "lpi-otlp-test");
     assert_eq!(export_errors(&telemetry), 0.0);
     shutdown_returns(telemetry);
 }
@@ -297,15 +322,20 @@ fn a_hung_collector_counts_errors_and_does_not_hang_shutdown() {
         .with_interval_ms(100)
         .with_timeout_ms(300);
     let telemetry = Telemetry::new(ephemeral("hung", "dense-2l", otlp)).unwrap();
+    hung_collector_costs_only_errors(telemetry, &requests);
+}
+
+/// Records runs while the collector behind `telemetry` hangs: it receives a push and never
+/// answers, the exports time out and are counted, and the observer and `/metrics` keep
+/// working; shutdown returns.
+fn hung_collector_costs_only_errors<T>(telemetry: Telemetry, requests: &mpsc::Receiver<T>) {
     let mut observer = telemetry.observer();
     for _ in 0..20 {
         observer.on_run(&report(2, 1, 2, 2));
     }
-    // The collector got the push and never answered: the export timed out and was counted,
-    // while the observer and /metrics kept working.
-    requests
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the hung collector received a push");
+    if requests.recv_timeout(Duration::from_secs(30)).is_err() {
+        panic!("the hung collector received no push");
+    }
     wait_for_export_errors(&telemetry, 2.0);
     observer.on_run(&report(2, 1, 2, 2));
     let runs = pull_series(&telemetry)
@@ -332,9 +362,89 @@ fn a_refused_collector_counts_errors() {
     shutdown_returns(telemetry);
 }
 
+/// A test-local OTLP/gRPC receiver: the collector's `MetricsService`, served by tonic on
+/// loopback, handing every request (metadata and message) to the test.
+struct GrpcCollector {
+    requests: Mutex<mpsc::Sender<(tonic::metadata::MetadataMap, ExportMetricsServiceRequest)>>,
+    mode: Mode,
+}
+
+#[tonic::async_trait]
+impl MetricsService for GrpcCollector {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        let (metadata, _, message) = request.into_parts();
+        let _ = self.requests.lock().unwrap().send((metadata, message));
+        if let Mode::Hang = self.mode {
+            std::future::pending::<()>().await;
+        }
+        Ok(tonic::Response::new(ExportMetricsServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
+type GrpcRequests = mpsc::Receiver<(tonic::metadata::MetadataMap, ExportMetricsServiceRequest)>;
+
+/// Starts a gRPC collector; it serves until the returned runtime is dropped.
+fn grpc_receiver(mode: Mode) -> (SocketAddr, GrpcRequests, tokio::runtime::Runtime) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind the gRPC receiver");
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let collector = GrpcCollector {
+        requests: Mutex::new(tx),
+        mode,
+    };
+    runtime.spawn(
+        tonic::transport::Server::builder()
+            .add_service(MetricsServiceServer::new(collector))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    (addr, rx, runtime)
+}
+
 #[test]
-fn grpc_is_refused_at_construction() {
-    let otlp = OtlpConfig::default().with_protocol(lpi_telemetry::OtlpProtocol::Grpc);
-    let err = Telemetry::new(ephemeral("grpc", "dense-2l", otlp)).unwrap_err();
-    assert!(err.to_string().contains("gRPC"), "{err}");
+fn grpc_pushed_metrics_equal_the_pull_side() {
+    let (addr, requests, _collector) = grpc_receiver(Mode::Answer);
+    let otlp = OtlpConfig::default()
+        .with_protocol(OtlpProtocol::Grpc)
+        .with_endpoint(format!("http://{addr}"))
+        .with_interval_ms(200)
+        .with_timeout_ms(5_000)
+        .with_header("x-lpi-test", "grpc")
+        .with_service_name("lpi-grpc-test");
+    let telemetry = Telemetry::new(ephemeral("otlp-run", "moe-4x8", otlp)).unwrap();
+    assert_eq!(
+        telemetry.otlp_endpoint(),
+        Some(format!("http://{addr}").as_str())
+    );
+    let ((metadata, _), request) = report_run(&telemetry, &requests, |(_, r)| r.clone());
+    assert_eq!(
+        metadata.get("x-lpi-test").and_then(|v| v.to_str().ok()),
+        Some("grpc")
+    );
+    assert_pushed_equals_pulled(&request, &telemetry, "lpi-grpc-test");
+    assert_eq!(export_errors(&telemetry), 0.0);
+    shutdown_returns(telemetry);
+}
+
+#[test]
+fn a_hung_grpc_collector_counts_errors_and_does_not_hang_shutdown() {
+    let (addr, requests, _collector) = grpc_receiver(Mode::Hang);
+    let otlp = OtlpConfig::default()
+        .with_protocol(OtlpProtocol::Grpc)
+        .with_endpoint(format!("http://{addr}"))
+        .with_interval_ms(100)
+        .with_timeout_ms(300);
+    let telemetry = Telemetry::new(ephemeral("hung-grpc", "dense-2l", otlp)).unwrap();
+    hung_collector_costs_only_errors(telemetry, &requests);
 }
