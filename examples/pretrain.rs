@@ -2,34 +2,42 @@
 //! with the Gated-LPI hook attached the custom-loop way (`hook.after_step_at(step, &model)`
 //! after every optimizer step). Every 25 steps the hook probes all facts and prints one status
 //! line; the run directory `runs/pretrain-moe` (or `runs/pretrain-dense`; a new series on every
-//! start) gets the history, the state and one snapshot per probe run.
+//! start) gets the history, the state and one snapshot per probe run, and Prometheus can scrape
+//! every run's statistics at `http://127.0.0.1:9464/metrics` while it trains.
 //!
 //! ```text
 //! cargo run --release --example pretrain            # MoE: 4 experts, top-2
 //! cargo run --release --example pretrain -- --dense # dense SwiGLU, same active width
-//! cargo run --release --example pretrain -- --steps 600
+//! cargo run --release --example pretrain -- --steps 600 --listen 127.0.0.1:9465
+//! cargo run --release --example pretrain -- --no-metrics
 //! ```
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Instant;
 
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::Device;
-use burn_lpi::hook::{LpiHook, LpiHookConfig, ProbeRunObserver, ProbeRunReport};
+use burn_lpi::LpiConfig;
+use burn_lpi::hook::{LpiHookConfig, ProbeRunObserver, ProbeRunReport};
 use burn_lpi::models::synthetic::SyntheticFacts;
 use burn_lpi::models::{MoeConfig, TransformerConfig};
 use burn_lpi::probes::WordTokenizer;
+use burn_lpi::telemetry::{DEFAULT_LISTEN, TelemetryConfig};
 
 struct Args {
     dense: bool,
     steps: u64,
+    /// Where to serve /metrics; `None` with `--no-metrics`.
+    listen: Option<SocketAddr>,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         dense: false,
         steps: 300,
+        listen: Some(DEFAULT_LISTEN),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -43,9 +51,18 @@ fn parse_args() -> Result<Args, String> {
                     .parse()
                     .map_err(|_| format!("--steps {value}: not a whole number of steps"))?;
             }
+            "--listen" => {
+                let value = it
+                    .next()
+                    .ok_or("--listen needs an address, e.g. --listen 127.0.0.1:9465")?;
+                args.listen = Some(value.parse().map_err(|_| {
+                    format!("--listen {value}: not an address like 127.0.0.1:9465")
+                })?);
+            }
+            "--no-metrics" => args.listen = None,
             other => {
                 return Err(format!(
-                    "unknown argument `{other}`; use --dense and/or --steps N"
+                    "unknown argument `{other}`; use --dense, --steps N, --listen ADDR, --no-metrics"
                 ));
             }
         }
@@ -125,14 +142,25 @@ fn main() {
         .with_robustness_every(4)
         .with_leading_space(false)
         .with_fresh(true);
+    let telemetry = args.listen.map(|listen| {
+        let arch = if args.dense { "dense-2l" } else { "moe-2lx4e" };
+        TelemetryConfig::new(format!("pretrain-{name}"), arch).with_listen(listen)
+    });
     let tokenizer = WordTokenizer::new(facts.vocabulary());
-    let mut hook = match LpiHook::with_tokenizer(hook_config, &tokenizer, &model) {
+    let config = LpiConfig::new(hook_config).with_telemetry(telemetry);
+    let mut hook = match config.build_with_tokenizer(&tokenizer, &model) {
         Ok(hook) => hook,
         Err(e) => {
             eprintln!("error: {e}");
+            if args.listen.is_some() {
+                eprintln!("(--listen ADDR serves /metrics elsewhere, --no-metrics not at all)");
+            }
             std::process::exit(1);
         }
     };
+    if let Some(listen) = args.listen {
+        println!("Prometheus can scrape http://{listen}/metrics");
+    }
     let (reports, last) = mpsc::channel();
     hook.add_observer(StatusLine(reports));
 

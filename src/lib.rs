@@ -11,7 +11,13 @@
 //! - [`telemetry`]: Prometheus export of every probe run (a hook observer and a /metrics server);
 //! - [`attribution`]: the capture trait, the batched exact Gated-LPI and its naive reference;
 //! - [`models`]: reference dense and MoE transformers that implement the capture trait.
+//!
+//! [`LpiConfig`] builds the hook and its telemetry from one config: the one call a training
+//! script needs before its loop.
 
+mod config;
+
+pub use config::{BuildError, LpiConfig};
 pub use lpi_attribution as attribution;
 pub use lpi_hook as hook;
 pub use lpi_models as models;

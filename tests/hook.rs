@@ -2,7 +2,7 @@
 //! an independent computation on the same model, state that survives a restart, and faults
 //! (diverged model, full disk, busy worker) that never stop training.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -18,30 +18,15 @@ use burn_lpi::models::{MoeConfig, Transformer, TransformerConfig};
 use burn_lpi::probes::WordTokenizer;
 use burn_lpi::{GatedLpiConfig, HeadMasking, UnitId};
 
-fn facts() -> SyntheticFacts {
-    SyntheticFacts::new(16, 4, 12, 2026)
-}
-
 fn model_config(facts: &SyntheticFacts) -> TransformerConfig {
     // 2 layers x 8 heads: enough heads for a top-4 vs random-4 masking comparison.
     TransformerConfig::new(facts.vocab_size(), 32, 2, 8, 32, 8).with_moe(Some(MoeConfig::new(4, 2)))
 }
 
-struct Fixture {
-    facts: SyntheticFacts,
-    dir: tempfile::TempDir,
-    probes: PathBuf,
-}
+mod common;
+use common::Fixture;
 
 impl Fixture {
-    fn new() -> Self {
-        let facts = facts();
-        let dir = tempfile::tempdir().expect("temp dir");
-        let probes = dir.path().join("probes.jsonl");
-        std::fs::write(&probes, facts.probe_jsonl()).expect("write probes");
-        Self { facts, dir, probes }
-    }
-
     fn config(&self, run: &str) -> LpiHookConfig {
         LpiHookConfig::new(self.probes.clone(), self.dir.path().join(run))
             .with_every_n_steps(10)
@@ -292,9 +277,7 @@ fn an_unwritable_run_directory_is_refused_before_training() {
     let model = new_model(&fx.facts, 5);
     let config = LpiHookConfig::new(fx.probes.clone(), "/dev/null/run".into());
     let tokenizer = WordTokenizer::new(fx.facts.vocabulary());
-    let error = LpiHook::with_tokenizer(config, &tokenizer, &model)
-        .err()
-        .expect("refused");
+    let error = LpiHook::with_tokenizer(config, &tokenizer, &model).expect_err("refused");
     assert!(error.to_string().contains("/dev/null/run"), "{error}");
 }
 
@@ -371,9 +354,8 @@ fn bad_probe_files_are_refused_with_their_lines_and_lenient_mode_skips_them() {
     let tokenizer = WordTokenizer::new(fx.facts.vocabulary());
     let strict =
         LpiHookConfig::new(bad.clone(), fx.dir.path().join("strict")).with_leading_space(false);
-    let error = LpiHook::with_tokenizer(strict, &tokenizer, &model)
-        .err()
-        .expect("strict mode refuses");
+    let error =
+        LpiHook::with_tokenizer(strict, &tokenizer, &model).expect_err("strict mode refuses");
     let message = error.to_string();
     assert!(message.contains("bad.jsonl:3"), "{message}");
     assert!(message.contains("bad.jsonl:5"), "{message}");
@@ -438,9 +420,7 @@ fn a_model_with_other_units_cannot_continue_a_series() {
     let device = Device::flex().autodiff();
     let dense = TransformerConfig::new(fx.facts.vocab_size(), 32, 2, 8, 64, 8).init(&device);
     let tokenizer = WordTokenizer::new(fx.facts.vocabulary());
-    let error = LpiHook::with_tokenizer(config.clone(), &tokenizer, &dense)
-        .err()
-        .expect("refused");
+    let error = LpiHook::with_tokenizer(config.clone(), &tokenizer, &dense).expect_err("refused");
     assert!(error.to_string().contains("fresh"), "{error}");
     // With `fresh`, the same model starts a new series there.
     LpiHook::with_tokenizer(config.with_fresh(true), &tokenizer, &dense).expect("fresh builds");

@@ -4,22 +4,26 @@
 //!
 //! Needs Debian's `prometheus` (installed by `tests/run.sh`); fails, never skips, without it.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::Device;
-use burn_lpi::hook::{LpiHook, LpiHookConfig};
+use burn_lpi::LpiConfig;
+use burn_lpi::hook::LpiHookConfig;
 use burn_lpi::models::synthetic::SyntheticFacts;
 use burn_lpi::models::{MoeConfig, TransformerConfig};
 use burn_lpi::probes::WordTokenizer;
-use burn_lpi::telemetry::{Telemetry, TelemetryConfig, catalogue};
+use burn_lpi::telemetry::{TelemetryConfig, catalogue};
+
+mod common;
+use common::{free_port, http_get};
 
 const RUN: &str = "scrape-test";
 const ARCH: &str = "moe";
+const Q: f64 = 0.02;
 
 /// A Prometheus server on loopback, stopped when dropped.
 struct Prometheus {
@@ -74,30 +78,6 @@ impl Drop for Prometheus {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().expect("its address")
-}
-
-/// GET over HTTP/1.0 (Prometheus then answers without chunked encoding); `None` when the
-/// server is not up yet.
-fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
-    let mut stream = TcpStream::connect(addr).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let (head, body) = response.split_once("\r\n\r\n")?;
-    let status = head.lines().next()?;
-    status
-        .split(' ')
-        .nth(1)
-        .is_some_and(|code| code == "200")
-        .then(|| body.to_string())
 }
 
 fn percent_encode(text: &str) -> String {
@@ -179,22 +159,28 @@ fn prometheus_scrapes_every_family_and_every_dashboard_query_has_data() {
     let mut model = TransformerConfig::new(facts.vocab_size(), 32, 2, 8, 32, 8)
         .with_moe(Some(MoeConfig::new(4, 2)))
         .init(&device);
-    let config = LpiHookConfig::new(probes, dir.path().join("run"))
+    // Built the documented way, from one LpiConfig: the `run` label comes from the run
+    // directory's name and the `q` label from the hook's q.
+    let hook_config = LpiHookConfig::new(probes, dir.path().join(RUN))
         .with_every_n_steps(5)
         .with_robustness_every(2)
         .with_masked_heads(4)
         // Every run counts toward consolidation, so the consolidation panels have data.
         .with_tau(-1.0)
         .with_consolidation_window(2)
+        .with_q(Q)
         .with_leading_space(false);
-    let mut hook = LpiHook::with_tokenizer(config, &WordTokenizer::new(facts.vocabulary()), &model)
-        .expect("hook builds");
-    let telemetry =
-        Telemetry::new(TelemetryConfig::new(RUN, ARCH).with_listen("127.0.0.1:0".parse().unwrap()))
-            .expect("telemetry serves /metrics");
-    telemetry.attach_health(hook.health_handle());
-    hook.add_observer(telemetry.observer());
-    let prometheus = Prometheus::start(dir.path(), telemetry.local_addr());
+    let listen = free_port();
+    let telemetry = TelemetryConfig {
+        arch: ARCH.into(),
+        ..TelemetryConfig::default()
+    }
+    .with_listen(listen);
+    let mut hook = LpiConfig::new(hook_config)
+        .with_telemetry(Some(telemetry))
+        .build_with_tokenizer(&WordTokenizer::new(facts.vocabulary()), &model)
+        .expect("hook and telemetry build");
+    let prometheus = Prometheus::start(dir.path(), listen);
 
     let mut optim = AdamWConfig::new().with_weight_decay(0.0).init();
     for step in 1..=40u64 {
@@ -218,6 +204,12 @@ fn prometheus_scrapes_every_family_and_every_dashboard_query_has_data() {
         runs[0]["value"][1], "8",
         "the scraped run counter is the hook's"
     );
+    let top_share = prometheus.query(&selector("lpi_top_share_ratio"));
+    let q = Q.to_string();
+    assert!(
+        !top_share.is_empty() && top_share.iter().all(|s| s["metric"]["q"] == q.as_str()),
+        "the q label is the hook's q: {top_share:?}"
+    );
 
     // Every panel query of every dashboard.
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards/grafana");
@@ -233,6 +225,10 @@ fn prometheus_scrapes_every_family_and_every_dashboard_query_has_data() {
         empty.is_empty(),
         "dashboard queries without data: {empty:#?}"
     );
+    // The telemetry stops with the hook.
     hook.finish();
-    telemetry.shutdown();
+    assert!(
+        std::net::TcpStream::connect(listen).is_err(),
+        "/metrics still served after the hook finished"
+    );
 }

@@ -468,6 +468,18 @@ impl LpiHook {
     }
 }
 
+impl std::fmt::Debug for LpiHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LpiHook")
+            .field("run_dir", &self.config.run_dir)
+            .field("probes", &self.probes())
+            .field("step", &self.step)
+            .field("runs_started", &self.runs_started)
+            .field("running", &self.worker.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Drop for LpiHook {
     fn drop(&mut self) {
         self.stop_worker();
