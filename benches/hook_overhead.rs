@@ -19,12 +19,11 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::Device;
-use burn_lpi::hook::{LpiHook, LpiHookConfig, ProbeRunReport, read_history};
-use burn_lpi::models::synthetic::SyntheticFacts;
-use burn_lpi::models::{MoeConfig, Transformer, TransformerConfig};
-use burn_lpi::probes::WordTokenizer;
+use burn_lpi::hook::{LpiHook, ProbeRunReport, read_history};
+
+mod common;
+use common::Setup;
 
 const STEPS: u64 = 1200;
 const EVERY: u64 = 40;
@@ -42,22 +41,13 @@ struct Outcome {
     cadence: u64,
 }
 
-fn train(facts: &SyntheticFacts, mut hook: Option<LpiHook>) -> Outcome {
-    let device = Device::flex().autodiff();
-    device.seed(42);
-    let config = TransformerConfig::new(facts.vocab_size(), 64, 2, 4, 64, 8)
-        .with_moe(Some(MoeConfig::new(4, 2)));
-    let mut model: Transformer = config.init(&device);
-    let mut optim = AdamWConfig::new().with_weight_decay(0.0).init();
+fn train(setup: &Setup, mut hook: Option<LpiHook>) -> Outcome {
     let started = Instant::now();
-    for step in 1..=STEPS {
-        let loss = model.next_token_loss(facts.batch(step as usize * 32, 32, &device));
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(3e-3, model, grads);
+    setup.train(STEPS, |model| {
         if let Some(hook) = hook.as_mut() {
-            hook.after_step(&model);
+            hook.after_step(model);
         }
-    }
+    });
     // Training ends here; the worker's remaining queue is drained inside the measured time.
     let Some(hook) = hook else {
         return Outcome {
@@ -97,26 +87,14 @@ fn spread(mut xs: Vec<f64>) -> String {
 }
 
 fn main() {
-    // 64 subjects x 4 relations = 256 probes.
-    let facts = SyntheticFacts::new(64, 4, 24, 2026);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let probes = dir.path().join("probes.jsonl");
-    std::fs::write(&probes, facts.probe_jsonl()).expect("write probes");
-    let tokenizer = WordTokenizer::new(facts.vocabulary());
+    let setup = Setup::new();
+    let shape = setup.model_config().init(&Device::flex());
     let hook = |name: String, budget: Option<f64>| {
-        let config = LpiHookConfig::new(probes.clone(), dir.path().join(name))
-            .with_every_n_steps(EVERY)
-            .with_batch_size(256)
-            .with_leading_space(false)
-            .with_overhead_budget(budget);
-        let device = Device::flex();
-        let shape = TransformerConfig::new(facts.vocab_size(), 64, 2, 4, 64, 8)
-            .with_moe(Some(MoeConfig::new(4, 2)))
-            .init(&device);
-        LpiHook::with_tokenizer(config, &tokenizer, &shape).expect("hook builds")
+        let config = setup.hook_config(&name, EVERY).with_overhead_budget(budget);
+        LpiHook::with_tokenizer(config, &setup.tokenizer, &shape).expect("hook builds")
     };
 
-    let _warm_up = train(&facts, None);
+    let _warm_up = train(&setup, None);
     let (mut added, mut whole, mut budget_share) = (Vec::new(), Vec::new(), Vec::new());
     let (mut accounted, mut budget_probe, mut cadences) = (Vec::new(), Vec::new(), Vec::new());
     let mut handover = Vec::new();
@@ -124,14 +102,14 @@ fn main() {
     for repeat in 0..REPEATS {
         // Alternate the order so drift in the machine's speed does not favour one variant.
         let (bare, with, budget) = if repeat % 2 == 0 {
-            let bare = train(&facts, None);
-            let with = train(&facts, Some(hook(format!("with-{repeat}"), None)));
-            let budget = train(&facts, Some(hook(format!("budget-{repeat}"), Some(0.05))));
+            let bare = train(&setup, None);
+            let with = train(&setup, Some(hook(format!("with-{repeat}"), None)));
+            let budget = train(&setup, Some(hook(format!("budget-{repeat}"), Some(0.05))));
             (bare, with, budget)
         } else {
-            let budget = train(&facts, Some(hook(format!("budget-{repeat}"), Some(0.05))));
-            let with = train(&facts, Some(hook(format!("with-{repeat}"), None)));
-            let bare = train(&facts, None);
+            let budget = train(&setup, Some(hook(format!("budget-{repeat}"), Some(0.05))));
+            let with = train(&setup, Some(hook(format!("with-{repeat}"), None)));
+            let bare = train(&setup, None);
             (bare, with, budget)
         };
         let base = bare.wall.as_secs_f64();

@@ -56,8 +56,11 @@ use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
-use lpi_hook::{HookHealth, LpiHook, ProbeRunFailure, ProbeRunObserver, ProbeRunReport};
+use lpi_hook::{
+    HealthSnapshot, HookHealth, LpiHook, ProbeRunFailure, ProbeRunObserver, ProbeRunReport,
+};
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{AsyncInstrument, Meter, MeterProvider};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
@@ -102,9 +105,57 @@ pub(crate) struct Shared {
     runs: AtomicU64,
     failures: AtomicU64,
     export_errors: AtomicU64,
+    /// The last `/metrics` text and what it was rendered from.
+    exposition: Mutex<Option<server::Rendered>>,
+}
+
+/// What the exposition is rendered from, but for the hook's time counters (which move on every
+/// optimizer step): when it is unchanged, a recent rendering is served again.
+#[derive(Debug, Clone)]
+pub(crate) struct Fingerprint {
+    frame: Option<Arc<Frame>>,
+    counters: [u64; 3],
+    health: Option<HealthSnapshot>,
+}
+
+impl PartialEq for Fingerprint {
+    fn eq(&self, other: &Self) -> bool {
+        let same_frame = match (&self.frame, &other.frame) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        same_frame && self.counters == other.counters && self.health == other.health
+    }
 }
 
 impl Shared {
+    /// What the exposition would be rendered from now.
+    pub(crate) fn fingerprint(&self) -> Fingerprint {
+        let health = self
+            .health
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|h| HealthSnapshot {
+                probe_work: Duration::ZERO,
+                training_thread: Duration::ZERO,
+                worker_busy: Duration::ZERO,
+                worker_cpu: Duration::ZERO,
+                ..h.snapshot()
+            });
+        Fingerprint {
+            frame: self
+                .latest
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+            counters: [&self.runs, &self.failures, &self.export_errors]
+                .map(|c| c.load(Ordering::Relaxed)),
+            health,
+        }
+    }
+
     /// Counts one export error and logs it (the first ten, then every power of ten).
     pub(crate) fn export_error(&self, what: &str) {
         let n = self.export_errors.fetch_add(1, Ordering::Relaxed) + 1;
@@ -211,6 +262,7 @@ impl Telemetry {
             runs: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             export_errors: AtomicU64::new(0),
+            exposition: Mutex::new(None),
         });
         let otlp = otlp::resolve(config.otlp.as_ref(), &|key| std::env::var(key).ok())?;
         let mut builder = SdkMeterProvider::builder()
@@ -286,7 +338,8 @@ impl Telemetry {
     /// # Errors
     /// When the prometheus encoder fails (counted in `lpi_export_errors_total`).
     pub fn render(&self) -> Result<String, prometheus::Error> {
-        server::render(&self.registry, &self.shared)
+        let text = server::render(&self.registry, &self.shared)?;
+        Ok(String::from_utf8_lossy(&text).into_owned())
     }
 
     /// Stops the server (open connections get a second to finish), then the runtime and the

@@ -1,21 +1,34 @@
 //! The `/metrics` HTTP server: axum on a current-thread tokio runtime on its own thread.
 
 use std::net::{SocketAddr, TcpListener};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus::{Encoder, Registry, TextEncoder};
 
-use crate::{Shared, TelemetryError};
+use crate::{Fingerprint, Shared, TelemetryError};
 
 /// How long open connections may take to finish once the server is told to stop.
 const GRACE: Duration = Duration::from_secs(1);
+
+/// How long a rendered exposition is served again while only the hook's time counters moved.
+/// A probe run, a failure, an export error or any other counter renders afresh at once.
+pub(crate) const MAX_RENDER_AGE: Duration = Duration::from_secs(5);
+
+/// One rendering of the exposition.
+#[derive(Debug)]
+pub(crate) struct Rendered {
+    from: Fingerprint,
+    at: Instant,
+    text: Bytes,
+}
 
 /// Binds `addr` now, so that a taken port is an error at construction.
 pub(crate) fn bind(addr: SocketAddr) -> Result<TcpListener, TelemetryError> {
@@ -32,8 +45,22 @@ pub(crate) fn bind(addr: SocketAddr) -> Result<TcpListener, TelemetryError> {
     Ok(listener)
 }
 
-/// The exposition text of `registry`.
-pub(crate) fn render(registry: &Registry, shared: &Shared) -> Result<String, prometheus::Error> {
+/// The exposition text of `registry`: the last rendering while it is current (nothing but the
+/// hook's time counters changed, for at most [`MAX_RENDER_AGE`]), else a new one. Gathering
+/// runs every instrument's callback through the SDK and costs milliseconds for a large model;
+/// a dashboard polling `/metrics` directly then costs one rendering per change, not per request.
+pub(crate) fn render(registry: &Registry, shared: &Shared) -> Result<Bytes, prometheus::Error> {
+    let from = shared.fingerprint();
+    let mut cached = shared
+        .exposition
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if let Some(rendered) = cached.as_ref()
+        && rendered.from == from
+        && rendered.at.elapsed() < MAX_RENDER_AGE
+    {
+        return Ok(rendered.text.clone());
+    }
     let families = registry.gather();
     let mut text = String::new();
     TextEncoder::new()
@@ -41,6 +68,12 @@ pub(crate) fn render(registry: &Registry, shared: &Shared) -> Result<String, pro
         .inspect_err(|e| {
             shared.export_error(&format!("cannot encode /metrics: {e}"));
         })?;
+    let text = Bytes::from(text);
+    *cached = Some(Rendered {
+        from,
+        at: Instant::now(),
+        text: text.clone(),
+    });
     Ok(text)
 }
 
@@ -131,5 +164,52 @@ impl Server {
         if self.thread.join().is_err() {
             tracing::error!("lpi telemetry: the server thread panicked");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lpi_hook::{ProbeRunFailure, ProbeRunObserver};
+
+    use super::*;
+    use crate::{Telemetry, TelemetryConfig};
+
+    #[test]
+    fn a_rendering_is_served_again_until_a_counter_or_the_frame_changes() {
+        let telemetry = Telemetry::new(
+            TelemetryConfig::new("cache", "dense").with_listen("127.0.0.1:0".parse().unwrap()),
+        )
+        .unwrap();
+        let render = || render(&telemetry.registry, &telemetry.shared).unwrap();
+        let first = render();
+        assert_eq!(
+            render().as_ptr(),
+            first.as_ptr(),
+            "nothing changed: the same text"
+        );
+
+        telemetry.observer().on_failure(&ProbeRunFailure {
+            step: 3,
+            reason: "diverged".into(),
+        });
+        let after_failure = render();
+        assert_ne!(after_failure.as_ptr(), first.as_ptr());
+        let text = std::str::from_utf8(&after_failure).unwrap();
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("lpi_probe_failures_total{") && l.ends_with(" 1")),
+            "the failure shows at once:\n{text}"
+        );
+
+        // An old rendering is not served past its age even when nothing changed.
+        telemetry
+            .shared
+            .exposition
+            .lock()
+            .unwrap()
+            .as_mut()
+            .unwrap()
+            .at -= MAX_RENDER_AGE;
+        assert_ne!(render().as_ptr(), after_failure.as_ptr());
     }
 }
