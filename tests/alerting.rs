@@ -1,6 +1,7 @@
 //! Checks of `dashboards/`: the alerting rules, their promtool unit tests and the Prometheus
-//! config through the real `promtool` (Debian's `prometheus` package; the tests fail, never skip,
-//! when it is missing: `tests/run.sh` installs it), and the structure of every Grafana dashboard
+//! config through the real `promtool` (Debian's `prometheus` package), the Alertmanager config
+//! through the real `amtool` (`prometheus-alertmanager`; the tests fail, never skip, when either
+//! is missing: `tests/run.sh` installs them), and the structure of every Grafana dashboard
 //! and alert against the metric catalogue (the table in `crates/lpi-telemetry/README.md`, checked
 //! against the names in `crates/lpi-telemetry/src/catalogue.rs`).
 //!
@@ -932,28 +933,34 @@ fn every_alert_has_a_firing_and_a_quiet_test_case() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// promtool
+// promtool and amtool
 
-fn promtool(args: &[&str]) {
-    let bin = std::env::var_os("PROMTOOL").unwrap_or_else(|| "promtool".into());
+/// Runs `tool` (or the binary named by the environment variable `override_var`), installed by
+/// Debian's `package`, in the repository root; fails with its output unless it succeeds.
+fn run_tool(tool: &str, override_var: &str, package: &str, args: &[&str]) {
+    let bin = std::env::var_os(override_var).unwrap_or_else(|| tool.into());
     let out = Command::new(&bin)
         .args(args)
         .current_dir(root())
         .output()
         .unwrap_or_else(|e| {
             panic!(
-                "cannot run {} ({e}): install Debian's `prometheus` package (tests/run.sh does) or set PROMTOOL",
+                "cannot run {} ({e}): install Debian's `{package}` package (tests/run.sh does) or set {override_var}",
                 Path::new(&bin).display()
             )
         });
     assert!(
         out.status.success(),
-        "promtool {} failed ({}):\n{}\n{}",
+        "{tool} {} failed ({}):\n{}\n{}",
         args.join(" "),
         out.status,
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+fn promtool(args: &[&str]) {
+    run_tool("promtool", "PROMTOOL", "prometheus", args);
 }
 
 #[test]
@@ -969,4 +976,14 @@ fn promtool_test_rules() {
 #[test]
 fn promtool_check_config() {
     promtool(&["check", "config", "dashboards/prometheus/prometheus.yml"]);
+}
+
+#[test]
+fn amtool_check_config() {
+    run_tool(
+        "amtool",
+        "AMTOOL",
+        "prometheus-alertmanager",
+        &["check-config", "dashboards/alertmanager/alertmanager.yml"],
+    );
 }

@@ -394,7 +394,7 @@ def!(
     Counter,
     "",
     RA,
-    "Telemetry export errors: failed OTLP pushes, failed /metrics encodings and probe runs that could not be recorded."
+    "Telemetry export errors: failed OTLP pushes, failed /metrics encodings or server, and probe runs that could not be recorded."
 );
 def!(
     HOOK_TRAINING_THREAD,

@@ -122,7 +122,10 @@ impl Server {
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let app = Router::new()
             .route("/metrics", get(metrics))
-            .with_state(AppState { registry, shared });
+            .with_state(AppState {
+                registry,
+                shared: shared.clone(),
+            });
         let thread = std::thread::Builder::new()
             .name("lpi-telemetry".into())
             .spawn(move || {
@@ -130,7 +133,7 @@ impl Server {
                     let listener = match tokio::net::TcpListener::from_std(listener) {
                         Ok(listener) => listener,
                         Err(e) => {
-                            tracing::error!("lpi telemetry: cannot serve /metrics: {e}");
+                            shared.export_error(&format!("cannot serve /metrics: {e}"));
                             return;
                         }
                     };
@@ -141,7 +144,7 @@ impl Server {
                     tokio::select! {
                         served = serve => {
                             if let Err(e) = served {
-                                tracing::error!("lpi telemetry: /metrics server failed: {e}");
+                                shared.export_error(&format!("the /metrics server failed: {e}"));
                             }
                         }
                         _ = async {
