@@ -10,7 +10,9 @@
 //! - [`stats`]: statistics of importance profiles (concentration, entropy, stability);
 //! - [`telemetry`]: Prometheus export of every probe run (a hook observer and a /metrics server);
 //! - [`attribution`]: the capture trait, the batched exact Gated-LPI and its naive reference;
-//! - [`models`]: reference dense and MoE transformers that implement the capture trait.
+//! - [`models`]: reference dense and MoE transformers that implement the capture trait;
+//! - [`corpus`]: the demo's embedded training data (real-entity facts in English prose) and
+//!   tokenizer.
 //!
 //! [`LpiConfig`] builds the hook and its telemetry from one config: the one call a training
 //! script needs before its loop.
@@ -19,6 +21,7 @@ mod config;
 
 pub use config::{BuildError, LpiConfig};
 pub use lpi_attribution as attribution;
+pub use lpi_corpus as corpus;
 pub use lpi_hook as hook;
 pub use lpi_models as models;
 pub use lpi_probes as probes;
