@@ -1,100 +1,148 @@
-//! Trains a tiny MoE (or, with `--dense`, a dense) language model on a synthetic fact corpus
-//! with the Gated-LPI hook attached the custom-loop way (`hook.after_step_at(step, &model)`
-//! after every optimizer step). Every 25 steps the hook probes all facts and prints one status
-//! line; the run directory `runs/pretrain-moe` (or `runs/pretrain-dense`; a new series on every
-//! start) gets the history, the state and one snapshot per probe run, and Prometheus can scrape
-//! every run's statistics at `http://127.0.0.1:9464/metrics` while it trains.
+//! The main job: pre-trains a small MoE language model (or, with `--dense`, its dense twin) on
+//! the embedded corpus (real-entity facts mixed into public-domain prose, `data/README.md`) with
+//! the Gated-LPI hook attached, and watches it learn the facts: every `--every` steps the hook
+//! probes all 1,099 facts through held-out templates and prints a status line (HIT@10, the
+//! top-1% share, entropy, stability), Prometheus can scrape every run's statistics at
+//! `http://127.0.0.1:9464/metrics`, and `runs/pretrain-moe/` (or `runs/pretrain-dense/`; a new
+//! series on every start) gets the hook's history, state and snapshots.
 //!
 //! ```text
-//! cargo run --release --example pretrain            # MoE: 4 experts, top-2
-//! cargo run --release --example pretrain -- --dense # dense SwiGLU, same active width
-//! cargo run --release --example pretrain -- --steps 600 --listen 127.0.0.1:9465
+//! cargo run --release --example pretrain                  # MoE: 4 experts of 256, top-2
+//! cargo run --release --example pretrain -- --dense       # dense, the same active parameters
+//! cargo run --release --example pretrain -- --steps 400 --every 50 --listen 127.0.0.1:9465
 //! cargo run --release --example pretrain -- --no-metrics
 //! ```
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::Device;
 use burn_lpi::LpiConfig;
+use burn_lpi::corpus::{Corpus, FACTS_JSONL, Mixture, PROBE_TEMPLATES_JSONL, TOKENIZER_JSON};
 use burn_lpi::hook::{LpiHookConfig, ProbeRunObserver, ProbeRunReport};
-use burn_lpi::models::synthetic::SyntheticFacts;
 use burn_lpi::models::{MoeConfig, TransformerConfig};
-use burn_lpi::probes::WordTokenizer;
+use burn_lpi::probes::HfTokenizer;
 use burn_lpi::telemetry::{DEFAULT_LISTEN, TelemetryConfig};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Tokens per training window, and the model's context.
+const WINDOW: usize = 64;
+/// Windows per optimizer step.
+const BATCH: usize = 16;
+/// Share of the windows made of fact sentences (the rest is prose).
+const FACT_SHARE: f64 = 0.7;
+/// Peak learning rate (AdamW), after a linear warm-up of `WARMUP` steps.
+const LR: f64 = 2e-3;
+const WARMUP: u64 = 100;
 
 struct Args {
     dense: bool,
     steps: u64,
+    every: u64,
+    seed: u64,
     /// Where to serve /metrics; `None` with `--no-metrics`.
     listen: Option<SocketAddr>,
 }
 
+const USAGE: &str = "usage: pretrain [--dense] [--steps N] [--every N] [--seed N] \
+                     [--listen ADDR | --no-metrics]";
+
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         dense: false,
-        steps: 300,
+        steps: 1200,
+        every: 100,
+        seed: 42,
         listen: Some(DEFAULT_LISTEN),
     };
     let mut it = std::env::args().skip(1);
+    let number = |flag: &str, value: Option<String>| -> Result<u64, String> {
+        let value = value.ok_or(format!("{flag} needs a number; {USAGE}"))?;
+        value
+            .parse()
+            .map_err(|_| format!("{flag} {value}: not a whole number; {USAGE}"))
+    };
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--dense" => args.dense = true,
-            "--steps" => {
-                let value = it
-                    .next()
-                    .ok_or("--steps needs a number, e.g. --steps 300")?;
-                args.steps = value
-                    .parse()
-                    .map_err(|_| format!("--steps {value}: not a whole number of steps"))?;
-            }
+            "--steps" => args.steps = number("--steps", it.next())?,
+            "--every" => args.every = number("--every", it.next())?.max(1),
+            "--seed" => args.seed = number("--seed", it.next())?,
             "--listen" => {
                 let value = it
                     .next()
-                    .ok_or("--listen needs an address, e.g. --listen 127.0.0.1:9465")?;
+                    .ok_or(format!("--listen needs an address; {USAGE}"))?;
                 args.listen = Some(value.parse().map_err(|_| {
                     format!("--listen {value}: not an address like 127.0.0.1:9465")
                 })?);
             }
             "--no-metrics" => args.listen = None,
-            other => {
-                return Err(format!(
-                    "unknown argument `{other}`; use --dense, --steps N, --listen ADDR, --no-metrics"
-                ));
-            }
+            "-h" | "--help" => return Err(USAGE.to_string()),
+            other => return Err(format!("unknown argument `{other}`; {USAGE}")),
         }
     }
     Ok(args)
 }
 
-/// Prints one line per probe run (on the hook's worker thread) and keeps the last report.
-struct StatusLine(mpsc::Sender<ProbeRunReport>);
+/// The two architectures, matched on active parameters: 4 layers of d=128 with 4 heads; the
+/// dense FFN has 512 neurons, the MoE layer 4 experts of 256 neurons of which each token uses 2.
+fn model_config(dense: bool, vocab: usize) -> (TransformerConfig, &'static str) {
+    let base = |d_ff| TransformerConfig::new(vocab, 128, 4, 4, d_ff, WINDOW);
+    if dense {
+        (base(512), "dense-4l")
+    } else {
+        (
+            base(256).with_moe(Some(MoeConfig::new(4, 2))),
+            "moe-4l-4e-top2",
+        )
+    }
+}
+
+/// Prints one line per probe run above the progress bar (on the hook's worker thread) and
+/// passes the report on.
+struct StatusLine {
+    bar: ProgressBar,
+    loss: std::sync::Arc<std::sync::Mutex<f32>>,
+    reports: mpsc::Sender<ProbeRunReport>,
+}
 
 impl ProbeRunObserver for StatusLine {
     fn on_run(&mut self, r: &ProbeRunReport) {
         let stability = r
             .vs_previous
-            .map_or("     -".to_string(), |s| format!("{:6.3}", s.spearman));
+            .map_or("    -".to_string(), |s| format!("{:5.3}", s.spearman));
         let robustness = r.robustness.as_ref().map_or(String::new(), |rb| {
+            let change = |drop: Option<f64>| {
+                drop.map_or("-".to_string(), |d| format!("{:+.0}%", -100.0 * d))
+            };
             format!(
-                "  head masking: HIT@10 -{:.0}% (top) vs -{:.0}% (random)",
-                100.0 * rb.top_drop.unwrap_or(0.0),
-                100.0 * rb.random_drop.unwrap_or(0.0)
+                "  HIT@10 with top heads masked {}, random heads {}",
+                change(rb.top_drop),
+                change(rb.random_drop)
             )
         });
-        println!(
-            "probe @ step {:>4}  HIT@10 {:5.1}%  top-1% share {:5.1}%  entropy {:.3}  stability {stability}{}{robustness}",
+        let consolidated = r
+            .consolidation_step
+            .map_or(String::new(), |s| format!("  consolidated @ {s}"));
+        let loss = *self.loss.lock().unwrap_or_else(|p| p.into_inner());
+        let line = format!(
+            "step {:>5}  loss {loss:6.3}  HIT@10 {:5.1}%  top-1% share {:5.1}%  entropy {:.3}  stability {stability}{consolidated}{robustness}",
             r.step,
             100.0 * r.readouts.overall.hit_at_10,
             100.0 * r.neurons.top_share,
             r.neurons.entropy,
-            r.consolidation_step
-                .map_or(String::new(), |s| format!("  consolidated @ {s}")),
         );
-        let _ = self.0.send(r.clone());
+        // Without a terminal the bar is hidden, and so is what it prints.
+        if self.bar.is_hidden() {
+            println!("{line}");
+        } else {
+            self.bar.println(line);
+        }
+        let _ = self.reports.send(r.clone());
     }
 }
 
@@ -102,123 +150,154 @@ fn main() {
     let args = match parse_args() {
         Ok(args) => args,
         Err(message) => {
-            eprintln!("error: {message}");
+            eprintln!("{message}");
             std::process::exit(2);
         }
     };
-    let facts = SyntheticFacts::new(32, 4, 24, 2026);
-    let (config, kind, name) = if args.dense {
-        (
-            TransformerConfig::new(facts.vocab_size(), 64, 2, 4, 128, 8),
-            "dense",
-            "dense",
-        )
-    } else {
-        // Top-2 of 4 experts of 64 neurons: the same active FFN width as the dense model.
-        (
-            TransformerConfig::new(facts.vocab_size(), 64, 2, 4, 64, 8)
-                .with_moe(Some(MoeConfig::new(4, 2))),
-            "MoE (4 experts, top-2)",
-            "moe",
-        )
-    };
-    let run_dir = PathBuf::from(format!("runs/pretrain-{name}"));
-    if let Err(e) = prepare_run_dir(&run_dir, &facts) {
-        eprintln!("error: cannot prepare {}: {e}", run_dir.display());
+    if let Err(message) = run(&args) {
+        eprintln!("error: {message}");
         std::process::exit(1);
     }
-    println!(
-        "training a {kind} model on {} facts for {} steps; hook output in {}",
-        facts.len(),
-        args.steps,
-        run_dir.display()
-    );
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    let tokenizer: tokenizers::Tokenizer = TOKENIZER_JSON
+        .parse()
+        .map_err(|e| format!("the embedded tokenizer: {e}"))?;
+    let corpus = Corpus::embedded();
+    let mut data = Mixture::new(&corpus, &tokenizer, WINDOW, FACT_SHARE, args.seed)
+        .map_err(|e| e.to_string())?;
+    let (config, arch) = model_config(args.dense, tokenizer.get_vocab_size(true));
+    let name = if args.dense { "dense" } else { "moe" };
+    let run_dir = PathBuf::from(format!("runs/pretrain-{name}"));
+    let (probes, templates) = write_probes(&run_dir)
+        .map_err(|e| format!("cannot write the probe set into {}: {e}", run_dir.display()))?;
 
     let device = Device::flex().autodiff();
-    device.seed(42);
+    device.seed(args.seed);
     let mut model = config.init(&device);
-    let hook_config = LpiHookConfig::new(run_dir.join("probes.jsonl"), run_dir.clone())
-        .with_every_n_steps(25)
-        .with_robustness_every(4)
-        .with_leading_space(false)
+    println!(
+        "{arch}: {} parameters; {} facts probed through held-out templates; {} prose tokens, \
+         {:.0}% of the windows are fact sentences",
+        model.num_params(),
+        corpus.facts().len(),
+        data.text_tokens(),
+        100.0 * FACT_SHARE
+    );
+
+    let hook_config = LpiHookConfig::new(probes, run_dir.clone())
+        .with_templates(Some(templates))
+        .with_every_n_steps(args.every)
+        .with_robustness_every(3)
         .with_fresh(true);
-    let telemetry = args.listen.map(|listen| {
-        let arch = if args.dense { "dense-2l" } else { "moe-2lx4e" };
-        TelemetryConfig::new(format!("pretrain-{name}"), arch).with_listen(listen)
-    });
-    let tokenizer = WordTokenizer::new(facts.vocabulary());
-    let config = LpiConfig::new(hook_config).with_telemetry(telemetry);
-    let mut hook = match config.build_with_tokenizer(&tokenizer, &model) {
-        Ok(hook) => hook,
-        Err(e) => {
-            eprintln!("error: {e}");
-            if args.listen.is_some() {
-                eprintln!("(--listen ADDR serves /metrics elsewhere, --no-metrics not at all)");
-            }
-            std::process::exit(1);
-        }
-    };
+    let telemetry = args
+        .listen
+        .map(|listen| TelemetryConfig::new(format!("pretrain-{name}"), arch).with_listen(listen));
+    let mut hook = LpiConfig::new(hook_config)
+        .with_telemetry(telemetry)
+        .build_with_tokenizer(&HfTokenizer::new(tokenizer.clone()), &model)
+        .map_err(|e| {
+            let hint = if args.listen.is_some() {
+                " (--listen ADDR serves /metrics elsewhere, --no-metrics not at all)"
+            } else {
+                ""
+            };
+            format!("{e}{hint}")
+        })?;
     if let Some(listen) = args.listen {
         println!("Prometheus can scrape http://{listen}/metrics");
     }
-    let (reports, last) = mpsc::channel();
-    hook.add_observer(StatusLine(reports));
+    println!("hook output in {}", run_dir.display());
 
-    let mut optim = AdamWConfig::new().with_weight_decay(0.0).init();
+    let bar = ProgressBar::new(args.steps).with_style(
+        ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} steps  {per_sec}  eta {eta}  loss {msg}",
+        )
+        .expect("a valid template"),
+    );
+    let loss_now = std::sync::Arc::new(std::sync::Mutex::new(f32::NAN));
+    let (reports, last) = mpsc::channel();
+    hook.add_observer(StatusLine {
+        bar: bar.clone(),
+        loss: loss_now.clone(),
+        reports,
+    });
+
+    let mut optim = AdamWConfig::new().with_weight_decay(0.01).init();
     let started = Instant::now();
+    let mut training = Duration::ZERO;
     for step in 1..=args.steps {
-        let loss = model.next_token_loss(facts.batch(step as usize * 32, 32, &device));
-        if step % 50 == 0 || step == args.steps {
-            println!(
-                "step {step:>4}  loss {:.4}",
-                loss.clone().into_scalar::<f32>()
-            );
-        }
+        let step_started = Instant::now();
+        let loss = model.next_token_loss(data.batch(BATCH, &device));
+        let value = loss.clone().into_scalar::<f32>();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(3e-3, model, grads);
+        let lr = LR * (step.min(WARMUP) as f64 / WARMUP as f64);
+        model = optim.step(lr, model, grads);
+        training += step_started.elapsed();
+        *loss_now.lock().unwrap_or_else(|p| p.into_inner()) = value;
+        bar.set_message(format!("{value:.3}"));
+        bar.inc(1);
         hook.after_step_at(step, &model);
     }
+    bar.finish_and_clear();
     let health = hook.finish();
+    let wall = started.elapsed();
+    let tokens = args.steps as f64 * (BATCH * (WINDOW - 1)) as f64;
     println!(
-        "trained in {:.1} s; {} probe runs ({} failed, {} dropped)",
-        started.elapsed().as_secs_f32(),
+        "trained {} steps in {:.0} s ({:.0} tokens/s of training); {} probe runs took {:.0} s \
+         ({} failed, {} dropped)",
+        args.steps,
+        wall.as_secs_f64(),
+        tokens / training.as_secs_f64(),
         health.runs,
+        health.probe_work.as_secs_f64(),
         health.failures,
         health.dropped
     );
     if let Some(report) = last.try_iter().last() {
-        print_final(&report);
+        print_final(&report, corpus.facts().len());
     }
+    Ok(())
 }
 
-/// Writes the probe set (every fact) into the run directory.
-fn prepare_run_dir(dir: &PathBuf, facts: &SyntheticFacts) -> std::io::Result<()> {
+/// Writes the embedded probe set (facts and held-out templates) into the run directory.
+fn write_probes(dir: &Path) -> std::io::Result<(PathBuf, PathBuf)> {
     std::fs::create_dir_all(dir)?;
-    std::fs::write(dir.join("probes.jsonl"), facts.probe_jsonl())
+    let (facts, templates) = (dir.join("facts.jsonl"), dir.join("probe_templates.jsonl"));
+    std::fs::write(&facts, FACTS_JSONL)?;
+    std::fs::write(&templates, PROBE_TEMPLATES_JSONL)?;
+    Ok((facts, templates))
 }
 
-fn print_final(r: &ProbeRunReport) {
+fn print_final(r: &ProbeRunReport, facts: usize) {
     let o = &r.readouts.overall;
     println!(
-        "last probe run (step {}): HIT@1 {:.1}%  HIT@10 {:.1}%  MRR {:.3}  mean log p(gold) {:.3}",
+        "last probe run (step {}), {facts} facts: HIT@1 {:.1}%  HIT@10 {:.1}%  MRR {:.3}  mean log p(gold) {:.2}",
         r.step,
         100.0 * o.hit_at_1,
         100.0 * o.hit_at_10,
         o.mrr,
         o.mean_gold_logprob
     );
+    for (relation, readout) in &r.readouts.per_relation {
+        println!(
+            "  {relation:<13} HIT@1 {:5.1}%  HIT@10 {:5.1}%  ({} probes)",
+            100.0 * readout.hit_at_1,
+            100.0 * readout.hit_at_10,
+            readout.probes
+        );
+    }
     println!(
         "top 1% of {} neurons hold {:.1}% of the positive mass; Gini {:.3}",
         r.neurons.units,
         100.0 * r.neurons.top_share,
         r.neurons.gini
     );
-    println!("top neurons by mean Gated-LPI:");
-    for u in r.top_neurons.iter().take(5) {
-        println!("  {:<12} {:>8.4}", u.unit, u.score);
-    }
-    println!("top heads:");
-    for u in r.top_heads.iter().take(5) {
-        println!("  {:<8} {:>8.4}", u.unit, u.score);
-    }
+    let heads: Vec<String> = r
+        .top_heads
+        .iter()
+        .take(5)
+        .map(|u| format!("{} {:.3}", u.unit, u.score))
+        .collect();
+    println!("top heads: {}", heads.join(", "));
 }

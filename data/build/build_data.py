@@ -38,8 +38,10 @@ TEMPLATES = {
         [
             "The capital of [X] is [Y].",
             "[Y] is the capital of [X].",
-            "The government of [X] sits in [Y].",
+            "[X]'s capital city is [Y].",
+            "The government of [X] sits in [Y], its capital.",
             "In [X], the capital city is [Y].",
+            "The capital city of [X] is [Y].",
         ],
         "[X]'s capital is [Y].",
     ),
@@ -47,10 +49,12 @@ TEMPLATES = {
         [
             "[X] is a country in [Y].",
             "[X] lies in [Y].",
-            "The country of [X] is part of [Y].",
+            "[X] is part of [Y].",
             "In [Y] there is a country called [X].",
+            "The country of [X] is in [Y].",
+            "[X] is a nation of [Y].",
         ],
-        "[X] is located in [Y].",
+        "[X] is a country located in [Y].",
     ),
     "currency": (
         [
@@ -58,6 +62,8 @@ TEMPLATES = {
             "In [X], people pay with the [Y].",
             "The [Y] is the money used in [X].",
             "Prices in [X] are given in the [Y].",
+            "[X] uses the [Y] as its currency.",
+            "The money of [X] is the [Y].",
         ],
         "The official currency of [X] is the [Y].",
     ),
@@ -67,6 +73,8 @@ TEMPLATES = {
             "In [X], most people speak [Y].",
             "[Y] is spoken in [X].",
             "The main language of [X] is [Y].",
+            "People in [X] mostly speak [Y].",
+            "[X] has [Y] as its language.",
         ],
         "People in [X] speak [Y].",
     ),
@@ -76,8 +84,10 @@ TEMPLATES = {
             "The people of [X] are [Y].",
             "Someone born in [X] is [Y].",
             "[Y] people come from [X].",
+            "Citizens of [X] are called [Y].",
+            "A native of [X] is [Y].",
         ],
-        "Citizens of [X] are known as [Y].",
+        "The citizens of [X] are [Y].",
     ),
     "city_country": (
         [
@@ -85,8 +95,10 @@ TEMPLATES = {
             "The city of [X] lies in [Y].",
             "[Y] is the country where [X] is.",
             "[X] is one of the cities of [Y].",
+            "[X] is a large city of [Y].",
+            "The city of [X] is in the country of [Y].",
         ],
-        "[X] is located in the country of [Y].",
+        "[X] is a major city in [Y].",
     ),
 }
 
