@@ -1,4 +1,5 @@
-//! Trains the demo's byte-level BPE tokenizer on the embedded corpus and writes
+//! Trains the demo's byte-level BPE tokenizer on the corpus files in `data/` (read from disk, not
+//! the copy embedded at build time, so that it sees freshly rebuilt data) and writes
 //! `data/tokenizer.json` (GPT-2 style: byte-level pre-tokenizer without a prefix space, so a
 //! word after a space is its own token, " Paris"). The prose is used once and the fact sentences
 //! ten times, about the balance the demo trains on (half of its windows are facts); with 6144
@@ -6,7 +7,7 @@
 //! the same file. `data/build/build.sh` runs it after rebuilding the data.
 //!
 //! ```text
-//! cargo run --release --example train_tokenizer [-- --vocab 6144 --out data/tokenizer.json]
+//! cargo run --release --example train_tokenizer [-- --vocab 6144 --data data --out data/tokenizer.json]
 //! ```
 
 use std::path::PathBuf;
@@ -21,21 +22,32 @@ const FACT_REPEATS: usize = 10;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut vocab = 6144;
-    let mut out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/tokenizer.json");
+    let mut data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data");
+    let mut out = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match (arg.as_str(), args.next()) {
             ("--vocab", Some(v)) => vocab = v.parse()?,
-            ("--out", Some(path)) => out = path.into(),
+            ("--data", Some(dir)) => data = dir.into(),
+            ("--out", Some(path)) => out = Some(PathBuf::from(path)),
             _ => {
                 return Err(format!(
-                    "usage: train_tokenizer [--vocab N] [--out FILE] (got `{arg}`)"
+                    "usage: train_tokenizer [--vocab N] [--data DIR] [--out FILE] (got `{arg}`)"
                 )
                 .into());
             }
         }
     }
-    let corpus = Corpus::embedded();
+    let out = out.unwrap_or_else(|| data.join("tokenizer.json"));
+    let read = |name: &str| {
+        let path = data.join(name);
+        std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    };
+    let corpus = Corpus::parse(
+        &read("facts.jsonl")?,
+        &read("train_templates.jsonl")?,
+        &read("text.txt")?,
+    )?;
     let mut tokenizer = tokenizers::Tokenizer::new(BPE::default());
     tokenizer.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
     tokenizer.with_decoder(Some(ByteLevel::new(false, true, true)));
