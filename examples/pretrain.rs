@@ -11,7 +11,12 @@
 //! cargo run --release --example pretrain -- --dense       # dense, the same active parameters
 //! cargo run --release --example pretrain -- --steps 400 --every 50 --listen 127.0.0.1:9465
 //! cargo run --release --example pretrain -- --no-metrics
+//! cargo run --release --features cuda --example pretrain -- --device cuda
+//! cargo run --release --features wgpu --example pretrain -- --device wgpu
 //! ```
+//!
+//! The device is `--device`, else the `LPI_DEVICE` environment variable, else `flex` (burn's CPU
+//! backend); `cuda` and `wgpu` need the crate's feature of that name.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -41,6 +46,8 @@ const WARMUP: u64 = 100;
 
 struct Args {
     dense: bool,
+    /// `flex`, `cuda` or `wgpu`.
+    device: String,
     steps: u64,
     every: u64,
     seed: u64,
@@ -49,11 +56,12 @@ struct Args {
 }
 
 const USAGE: &str = "usage: pretrain [--dense] [--steps N] [--every N] [--seed N] \
-                     [--listen ADDR | --no-metrics]";
+                     [--listen ADDR | --no-metrics] [--device flex|cuda|wgpu]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         dense: false,
+        device: std::env::var("LPI_DEVICE").unwrap_or_else(|_| "flex".into()),
         steps: 1200,
         every: 100,
         seed: 42,
@@ -81,6 +89,9 @@ fn parse_args() -> Result<Args, String> {
                 })?);
             }
             "--no-metrics" => args.listen = None,
+            "--device" => {
+                args.device = it.next().ok_or(format!("--device needs a name; {USAGE}"))?
+            }
             "-h" | "--help" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown argument `{other}`; {USAGE}")),
         }
@@ -100,6 +111,36 @@ fn model_config(dense: bool, vocab: usize) -> (TransformerConfig, &'static str) 
             "moe-4l-4e-top2",
         )
     }
+}
+
+/// Why a GPU device of a binary built without its feature cannot be used.
+#[allow(dead_code)] // Unused when both GPU features are on.
+fn not_built(name: &str) -> String {
+    format!(
+        "device `{name}`: this binary was built without the `{name}` feature; run \
+         `cargo run --release --features {name} --example pretrain -- --device {name}`"
+    )
+}
+
+/// The training device named `name` (`flex`, `cuda`, `wgpu`), with autodiff.
+fn training_device(name: &str) -> Result<Device, String> {
+    let device = match name {
+        "flex" | "cpu" => Device::flex(),
+        #[cfg(feature = "cuda")]
+        "cuda" => Device::cuda(0),
+        #[cfg(feature = "wgpu")]
+        "wgpu" => Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
+        #[cfg(not(feature = "cuda"))]
+        "cuda" => return Err(not_built(name)),
+        #[cfg(not(feature = "wgpu"))]
+        "wgpu" => return Err(not_built(name)),
+        other => {
+            return Err(format!(
+                "unknown device `{other}` (from --device or LPI_DEVICE); use flex, cuda or wgpu"
+            ));
+        }
+    };
+    Ok(device.autodiff())
 }
 
 /// Prints one line per probe run above the progress bar (on the hook's worker thread) and
@@ -161,6 +202,7 @@ fn main() {
 }
 
 fn run(args: &Args) -> Result<(), String> {
+    let device = training_device(&args.device)?;
     let tokenizer: tokenizers::Tokenizer = TOKENIZER_JSON
         .parse()
         .map_err(|e| format!("the embedded tokenizer: {e}"))?;
@@ -173,12 +215,12 @@ fn run(args: &Args) -> Result<(), String> {
     let (probes, templates) = write_probes(&run_dir)
         .map_err(|e| format!("cannot write the probe set into {}: {e}", run_dir.display()))?;
 
-    let device = Device::flex().autodiff();
     device.seed(args.seed);
     let mut model = config.init(&device);
     println!(
-        "{arch}: {} parameters; {} facts probed through held-out templates; {} prose tokens, \
+        "{arch} on {}: {} parameters; {} facts probed through held-out templates; {} prose tokens, \
          {:.0}% of the windows are fact sentences",
+        args.device,
         model.num_params(),
         corpus.facts().len(),
         data.text_tokens(),
