@@ -224,15 +224,11 @@ impl Corpus {
     /// holds them, and the tokenizer should see the same balance).
     pub fn tokenizer_training_text(&self, fact_repeats: usize) -> Vec<String> {
         let sentences = self.fact_sentences();
-        self.text
-            .lines()
-            .map(str::to_string)
-            .chain(
-                (0..fact_repeats)
-                    .flat_map(|_| sentences.iter().cloned())
-                    .collect::<Vec<_>>(),
-            )
-            .collect()
+        let mut texts: Vec<String> = self.text.lines().map(str::to_string).collect();
+        for _ in 0..fact_repeats {
+            texts.extend(sentences.iter().cloned());
+        }
+        texts
     }
 }
 
