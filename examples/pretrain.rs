@@ -6,9 +6,15 @@
 //! `http://127.0.0.1:9464/metrics`, and `runs/pretrain-moe/` (or `runs/pretrain-dense/`; a new
 //! series on every start) gets the hook's history, state and snapshots.
 //!
+//! `--compare` trains both models on the same data, one after the other, into `runs/compare/moe`
+//! and `runs/compare/dense`, and writes the paper's three patterns side by side into
+//! `runs/compare/`: `comparison.md` (a table, the findings against the paper, every probe run),
+//! `comparison.json` and PNG plots over training steps (`comparison.png` and one per pattern).
+//!
 //! ```text
 //! cargo run --release --example pretrain                  # MoE: 4 experts of 256, top-2
 //! cargo run --release --example pretrain -- --dense       # dense, the same active parameters
+//! cargo run --release --example pretrain -- --compare     # both, then the comparison
 //! cargo run --release --example pretrain -- --steps 400 --every 50 --listen 127.0.0.1:9465
 //! cargo run --release --example pretrain -- --no-metrics
 //! cargo run --release --features cuda --example pretrain -- --device cuda
@@ -27,6 +33,7 @@ use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::Device;
 use burn_lpi::LpiConfig;
+use burn_lpi::compare::{Comparison, Series};
 use burn_lpi::corpus::{Corpus, FACTS_JSONL, Mixture, PROBE_TEMPLATES_JSONL, TOKENIZER_JSON};
 use burn_lpi::hook::{LpiHookConfig, ProbeRunObserver, ProbeRunReport};
 use burn_lpi::models::{MoeConfig, TransformerConfig};
@@ -43,9 +50,15 @@ const FACT_SHARE: f64 = 0.7;
 /// Peak learning rate (AdamW), after a linear warm-up of `WARMUP` steps.
 const LR: f64 = 2e-3;
 const WARMUP: u64 = 100;
+/// Heads zeroed for robustness. The paper masks 10 of OLMoE's 256 heads (4%); 10 of these
+/// models' 16 would silence most of their attention, so the demo masks 2 (12.5%).
+const MASKED_HEADS: usize = 2;
 
 struct Args {
     dense: bool,
+    compare: bool,
+    /// Heads zeroed (top ones, and as many random ones) when measuring robustness.
+    masked_heads: usize,
     /// `flex`, `cuda` or `wgpu`.
     device: String,
     steps: u64,
@@ -55,12 +68,14 @@ struct Args {
     listen: Option<SocketAddr>,
 }
 
-const USAGE: &str = "usage: pretrain [--dense] [--steps N] [--every N] [--seed N] \
-                     [--listen ADDR | --no-metrics] [--device flex|cuda|wgpu]";
+const USAGE: &str = "usage: pretrain [--dense | --compare] [--steps N] [--every N] [--seed N] \
+                     [--masked-heads N] [--listen ADDR | --no-metrics] [--device flex|cuda|wgpu]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         dense: false,
+        compare: false,
+        masked_heads: MASKED_HEADS,
         device: std::env::var("LPI_DEVICE").unwrap_or_else(|_| "flex".into()),
         steps: 1200,
         every: 100,
@@ -77,6 +92,10 @@ fn parse_args() -> Result<Args, String> {
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--dense" => args.dense = true,
+            "--compare" => args.compare = true,
+            "--masked-heads" => {
+                args.masked_heads = number("--masked-heads", it.next())?.max(1) as usize
+            }
             "--steps" => args.steps = number("--steps", it.next())?,
             "--every" => args.every = number("--every", it.next())?.max(1),
             "--seed" => args.seed = number("--seed", it.next())?,
@@ -95,6 +114,11 @@ fn parse_args() -> Result<Args, String> {
             "-h" | "--help" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown argument `{other}`; {USAGE}")),
         }
+    }
+    if args.dense && args.compare {
+        return Err(format!(
+            "--compare trains both models; drop --dense. {USAGE}"
+        ));
     }
     Ok(args)
 }
@@ -207,16 +231,72 @@ fn run(args: &Args) -> Result<(), String> {
         .parse()
         .map_err(|e| format!("the embedded tokenizer: {e}"))?;
     let corpus = Corpus::embedded();
-    let mut data = Mixture::new(&corpus, &tokenizer, WINDOW, FACT_SHARE, args.seed)
+    if !args.compare {
+        let name = if args.dense { "dense" } else { "moe" };
+        let run = Run {
+            dense: args.dense,
+            dir: PathBuf::from(format!("runs/pretrain-{name}")),
+            label: format!("pretrain-{name}"),
+            robustness_every: 3,
+        };
+        return train(args, &device, &tokenizer, &corpus, &run);
+    }
+
+    // Both models on the same windows (the mixture is seeded) and probed at the same steps.
+    let root = Path::new("runs/compare");
+    let mut series = Vec::new();
+    for (dense, name) in [(false, "moe"), (true, "dense")] {
+        let run = Run {
+            dense,
+            dir: root.join(name),
+            label: format!("compare-{name}"),
+            robustness_every: 1,
+        };
+        train(args, &device, &tokenizer, &corpus, &run)?;
+        series.push(Series::load(name, &run.dir).map_err(|e| e.to_string())?);
+        println!();
+    }
+    let comparison = Comparison::new(series).map_err(|e| e.to_string())?;
+    let written = comparison.write(root).map_err(|e| e.to_string())?;
+    for finding in comparison.report().findings {
+        println!("{finding}");
+    }
+    println!(
+        "the comparison (table, findings, PNG plots) is in {}: {}",
+        root.display(),
+        written
+            .iter()
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(())
+}
+
+/// One training run: which model, where the hook writes, the telemetry's run label.
+struct Run {
+    dense: bool,
+    dir: PathBuf,
+    label: String,
+    robustness_every: u64,
+}
+
+fn train(
+    args: &Args,
+    device: &Device,
+    tokenizer: &tokenizers::Tokenizer,
+    corpus: &Corpus,
+    run: &Run,
+) -> Result<(), String> {
+    let mut data = Mixture::new(corpus, tokenizer, WINDOW, FACT_SHARE, args.seed)
         .map_err(|e| e.to_string())?;
-    let (config, arch) = model_config(args.dense, tokenizer.get_vocab_size(true));
-    let name = if args.dense { "dense" } else { "moe" };
-    let run_dir = PathBuf::from(format!("runs/pretrain-{name}"));
-    let (probes, templates) = write_probes(&run_dir)
+    let (config, arch) = model_config(run.dense, tokenizer.get_vocab_size(true));
+    let run_dir = &run.dir;
+    let (probes, templates) = write_probes(run_dir)
         .map_err(|e| format!("cannot write the probe set into {}: {e}", run_dir.display()))?;
 
     device.seed(args.seed);
-    let mut model = config.init(&device);
+    let mut model = config.init(device);
     println!(
         "{arch} on {}: {} parameters; {} facts probed through held-out templates; {} prose tokens, \
          {:.0}% of the windows are fact sentences",
@@ -230,11 +310,12 @@ fn run(args: &Args) -> Result<(), String> {
     let hook_config = LpiHookConfig::new(probes, run_dir.clone())
         .with_templates(Some(templates))
         .with_every_n_steps(args.every)
-        .with_robustness_every(3)
+        .with_robustness_every(run.robustness_every)
+        .with_masked_heads(args.masked_heads)
         .with_fresh(true);
     let telemetry = args
         .listen
-        .map(|listen| TelemetryConfig::new(format!("pretrain-{name}"), arch).with_listen(listen));
+        .map(|listen| TelemetryConfig::new(run.label.clone(), arch).with_listen(listen));
     let mut hook = LpiConfig::new(hook_config)
         .with_telemetry(telemetry)
         .build_with_tokenizer(&HfTokenizer::new(tokenizer.clone()), &model)
@@ -270,7 +351,7 @@ fn run(args: &Args) -> Result<(), String> {
     let mut training = Duration::ZERO;
     for step in 1..=args.steps {
         let step_started = Instant::now();
-        let loss = model.next_token_loss(data.batch(BATCH, &device));
+        let loss = model.next_token_loss(data.batch(BATCH, device));
         let value = loss.clone().into_scalar::<f32>();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let lr = LR * (step.min(WARMUP) as f64 / WARMUP as f64);

@@ -11,6 +11,8 @@
 //! - [`telemetry`]: Prometheus export of every probe run (a hook observer and a /metrics server);
 //! - [`attribution`]: the capture trait, the batched exact Gated-LPI and its naive reference;
 //! - [`models`]: reference dense and MoE transformers that implement the capture trait;
+//! - [`compare`]: several models' probe-run series side by side (the paper's three patterns as a
+//!   table and PNG plots);
 //! - [`corpus`]: the demo's embedded training data (real-entity facts in English prose) and
 //!   tokenizer.
 //!
@@ -21,6 +23,7 @@ mod config;
 
 pub use config::{BuildError, LpiConfig};
 pub use lpi_attribution as attribution;
+pub use lpi_compare as compare;
 pub use lpi_corpus as corpus;
 pub use lpi_hook as hook;
 pub use lpi_models as models;

@@ -7,7 +7,6 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use burn::module::{Module, Param};
-use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::Device;
 use burn_lpi::hook::{
     LpiHook, LpiHookConfig, ProbeRunObserver, ProbeRunReport, SharedHook, read_history,
@@ -24,7 +23,7 @@ fn model_config(facts: &SyntheticFacts) -> TransformerConfig {
 }
 
 mod common;
-use common::Fixture;
+use common::{Fixture, train};
 
 impl Fixture {
     fn config(&self, run: &str) -> LpiHookConfig {
@@ -40,26 +39,6 @@ impl Fixture {
         let tokenizer = WordTokenizer::new(self.facts.vocabulary());
         LpiHook::with_tokenizer(config, &tokenizer, model).expect("hook builds")
     }
-}
-
-/// Trains for `steps` AdamW steps from `start`, calling the hook after every step; returns the
-/// models after every step (for replaying the same run into another hook).
-fn train(
-    facts: &SyntheticFacts,
-    mut model: Transformer,
-    start: u64,
-    steps: u64,
-    mut after_step: impl FnMut(u64, &Transformer),
-) -> Transformer {
-    let device = Device::flex().autodiff();
-    let mut optim = AdamWConfig::new().with_weight_decay(0.0).init();
-    for step in start + 1..=start + steps {
-        let loss = model.next_token_loss(facts.batch(step as usize * 32, 32, &device));
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(3e-3, model, grads);
-        after_step(step, &model);
-    }
-    model
 }
 
 fn new_model(facts: &SyntheticFacts, seed: u64) -> Transformer {

@@ -8,7 +8,6 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use burn::config::Config;
-use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::Device;
 use burn_lpi::hook::LpiHookConfig;
 use burn_lpi::models::{MoeConfig, Transformer, TransformerConfig};
@@ -17,7 +16,7 @@ use burn_lpi::telemetry::{TelemetryConfig, TelemetryError};
 use burn_lpi::{BuildError, LpiConfig};
 
 mod common;
-use common::{Fixture, free_port, http_get};
+use common::{Fixture, free_port, http_get, train};
 
 impl Fixture {
     fn model(&self) -> Transformer {
@@ -113,15 +112,7 @@ fn stalled_scrapers_never_hold_up_training() {
         })
         .collect();
 
-    let device = Device::flex().autodiff();
-    let mut model = model;
-    let mut optim = AdamWConfig::new().with_weight_decay(0.0).init();
-    for step in 1..=40u64 {
-        let loss = model.next_token_loss(fixture.facts.batch(step as usize * 32, 32, &device));
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(3e-3, model, grads);
-        hook.after_step(&model);
-    }
+    train(&fixture.facts, model, 0, 40, |_, m| hook.after_step(m));
     // A worker held up by the telemetry would have dropped runs (queue of 8), not waited.
     hook.flush();
     let health = hook.health();

@@ -9,7 +9,6 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::Device;
 use burn_lpi::LpiConfig;
 use burn_lpi::hook::LpiHookConfig;
@@ -19,7 +18,7 @@ use burn_lpi::probes::WordTokenizer;
 use burn_lpi::telemetry::{TelemetryConfig, catalogue};
 
 mod common;
-use common::{free_port, http_get};
+use common::{free_port, http_get, train};
 
 const RUN: &str = "scrape-test";
 const ARCH: &str = "moe";
@@ -156,7 +155,7 @@ fn prometheus_scrapes_every_family_and_every_dashboard_query_has_data() {
 
     let device = Device::flex().autodiff();
     device.seed(3);
-    let mut model = TransformerConfig::new(facts.vocab_size(), 32, 2, 8, 32, 8)
+    let model = TransformerConfig::new(facts.vocab_size(), 32, 2, 8, 32, 8)
         .with_moe(Some(MoeConfig::new(4, 2)))
         .init(&device);
     // Built the documented way, from one LpiConfig: the `run` label comes from the run
@@ -182,13 +181,7 @@ fn prometheus_scrapes_every_family_and_every_dashboard_query_has_data() {
         .expect("hook and telemetry build");
     let prometheus = Prometheus::start(dir.path(), listen);
 
-    let mut optim = AdamWConfig::new().with_weight_decay(0.0).init();
-    for step in 1..=40u64 {
-        let loss = model.next_token_loss(facts.batch(step as usize * 32, 32, &device));
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(3e-3, model, grads);
-        hook.after_step(&model);
-    }
+    train(&facts, model, 0, 40, |_, m| hook.after_step(m));
     hook.flush();
     assert_eq!(hook.health().runs, 8);
 

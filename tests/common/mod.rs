@@ -8,6 +8,9 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use burn::optim::{AdamWConfig, GradientsParams};
+use burn::tensor::Device;
+use burn_lpi::models::Transformer;
 use burn_lpi::models::synthetic::SyntheticFacts;
 
 /// 48 synthetic facts (16 subjects, 4 relations, 12 objects) written as a JSONL probe set into a
@@ -26,6 +29,26 @@ impl Fixture {
         std::fs::write(&probes, facts.probe_jsonl()).expect("write probes");
         Self { facts, dir, probes }
     }
+}
+
+/// Trains for `steps` AdamW steps from `start` on the facts, calling `after_step` (the hook)
+/// after every step; returns the trained model.
+pub fn train(
+    facts: &SyntheticFacts,
+    mut model: Transformer,
+    start: u64,
+    steps: u64,
+    mut after_step: impl FnMut(u64, &Transformer),
+) -> Transformer {
+    let device = Device::flex().autodiff();
+    let mut optim = AdamWConfig::new().with_weight_decay(0.0).init();
+    for step in start + 1..=start + steps {
+        let loss = model.next_token_loss(facts.batch(step as usize * 32, 32, &device));
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(3e-3, model, grads);
+        after_step(step, &model);
+    }
+    model
 }
 
 /// A loopback address with a port that was free a moment ago.

@@ -1,10 +1,12 @@
-//! `lpi`: the command line of burn-lpi. `lpi probes check` validates a probe set before training; offline analysis
-//! of saved runs will join it as further subcommands.
+//! `lpi`: the command line of burn-lpi. `lpi probes check` validates a probe set before training;
+//! `lpi compare` puts the probe-run series of several run directories side by side (the paper's
+//! three patterns as a table and PNG plots).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use lpi_compare::{Comparison, Series};
 use lpi_probes::{CheckOptions, TargetPolicy};
 
 /// Watch knowledge form inside a burn model: probe sets and offline analysis.
@@ -20,6 +22,21 @@ enum Command {
     /// Probe sets of relational facts.
     #[command(subcommand)]
     Probes(ProbesCommand),
+    /// Compare the probe-run series of run directories (for example a MoE and a dense model):
+    /// writes comparison.md, comparison.json and PNG plots of the paper's three patterns.
+    Compare(CompareArgs),
+}
+
+/// Arguments of `lpi compare`.
+#[derive(Debug, Args)]
+struct CompareArgs {
+    /// Run directories written by the hook, each optionally named: `moe=runs/a`. Unnamed ones
+    /// are named after the directory.
+    #[arg(required = true, value_name = "[NAME=]RUN_DIR")]
+    runs: Vec<String>,
+    /// Where to write the table and the plots.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -53,6 +70,44 @@ struct CheckArgs {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Probes(ProbesCommand::Check(args)) => probes_check(args),
+        Command::Compare(args) => compare(args),
+    }
+}
+
+fn compare(args: CompareArgs) -> ExitCode {
+    let compared = args
+        .runs
+        .iter()
+        .map(|run| {
+            let (name, dir) = match run.split_once('=') {
+                Some((name, dir)) => (name.to_string(), PathBuf::from(dir)),
+                None => {
+                    let dir = PathBuf::from(run);
+                    let name = dir
+                        .file_name()
+                        .map_or_else(|| run.clone(), |n| n.to_string_lossy().into_owned());
+                    (name, dir)
+                }
+            };
+            Series::load(name, dir)
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(Comparison::new)
+        .and_then(|comparison| comparison.write(&args.out).map(|paths| (comparison, paths)));
+    match compared {
+        Ok((comparison, paths)) => {
+            for finding in comparison.report().findings {
+                println!("{finding}");
+            }
+            for path in paths {
+                println!("wrote {}", path.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

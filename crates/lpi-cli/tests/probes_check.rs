@@ -1,25 +1,14 @@
 //! Runs the built `lpi` binary on probe files.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn lpi(args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lpi"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+mod common;
+use common::lpi;
 
 fn check(file: &Path, extra: &[&str]) -> (i32, String) {
     let mut args = vec!["probes".as_ref(), "check".as_ref(), file.as_os_str()];
     args.extend(extra.iter().map(|a| std::ffi::OsStr::new(*a)));
-    let out = lpi(&args);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap(), text)
+    lpi(&args)
 }
 
 #[test]
@@ -113,14 +102,14 @@ fn lama_mode_and_missing_files() {
 
 #[test]
 fn usage_errors_exit_two() {
-    let out = lpi(&["probes".as_ref(), "check".as_ref()]);
-    assert_eq!(out.status.code(), Some(2));
-    let out = lpi(&[
+    let (code, out) = lpi(&["probes".as_ref(), "check".as_ref()]);
+    assert_eq!(code, 2, "{out}");
+    let (code, out) = lpi(&[
         "probes".as_ref(),
         "check".as_ref(),
         "x.jsonl".as_ref(),
         "--context".as_ref(),
         "many".as_ref(),
     ]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(code, 2, "{out}");
 }
