@@ -15,7 +15,8 @@
 //! cargo run --release --example pretrain                  # MoE: 4 experts of 256, top-2
 //! cargo run --release --example pretrain -- --dense       # dense, the same active parameters
 //! cargo run --release --example pretrain -- --compare     # both, then the comparison
-//! cargo run --release --example pretrain -- --steps 400 --every 50 --listen 127.0.0.1:9465
+//! cargo run --release --example pretrain -- --steps 400 --every 50 --masked-heads 4
+//! cargo run --release --example pretrain -- --listen 127.0.0.1:9465
 //! cargo run --release --example pretrain -- --no-metrics
 //! cargo run --release --features cuda --example pretrain -- --device cuda
 //! cargo run --release --features wgpu --example pretrain -- --device wgpu
