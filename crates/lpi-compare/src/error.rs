@@ -2,8 +2,6 @@
 
 use std::path::PathBuf;
 
-use lpi_hook::HookError;
-
 /// Why a comparison could not be made or written.
 #[derive(Debug, thiserror::Error)]
 pub enum CompareError {
@@ -17,13 +15,13 @@ pub enum CompareError {
         /// What is wrong with it.
         reason: String,
     },
-    /// The run directory's history cannot be read (the error names the line).
-    #[error("the history of {run_dir}: {source}")]
+    /// The run directory's history cannot be read.
+    #[error("{path}: {reason}; compare run directories as the hook wrote them")]
     History {
-        /// The run directory.
-        run_dir: PathBuf,
-        /// The error reading it.
-        source: HookError,
+        /// The history file.
+        path: PathBuf,
+        /// What is wrong, with the line number.
+        reason: String,
     },
     /// A series has no probe runs to compare.
     #[error("series `{name}` has no probe runs{}; train until the hook has probed at least once", .run_dir.as_ref().map(|d| format!(" ({}/history.jsonl is empty or missing)", d.display())).unwrap_or_default())]

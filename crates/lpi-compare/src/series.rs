@@ -3,13 +3,15 @@
 use std::path::{Path, PathBuf};
 
 use burn::config::Config;
-use lpi_hook::{LpiHookConfig, ProbeRunReport, read_history};
+use lpi_hook::{HookError, LpiHookConfig, ProbeRunReport, read_history};
 use serde::{Deserialize, Serialize};
 
 use crate::CompareError;
 
 /// The hook's config file in a run directory.
 const CONFIG_FILE: &str = "hook-config.json";
+/// The hook's history in a run directory.
+const HISTORY_FILE: &str = "history.jsonl";
 
 /// One model's probe-run series: its name, the hook settings that shape its statistics, and the
 /// report of every probe run.
@@ -45,9 +47,12 @@ impl Series {
             path: config_path.clone(),
             reason: e.to_string(),
         })?;
-        let history = read_history(run_dir).map_err(|source| CompareError::History {
-            run_dir: run_dir.to_path_buf(),
-            source,
+        let history = read_history(run_dir).map_err(|e| match e {
+            HookError::State { path, reason } => CompareError::History { path, reason },
+            other => CompareError::History {
+                path: run_dir.join(HISTORY_FILE),
+                reason: other.to_string(),
+            },
         })?;
         let name = name.into();
         if history.is_empty() {
