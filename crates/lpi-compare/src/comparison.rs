@@ -273,3 +273,89 @@ fn findings(series: &[SeriesSummary], q: f64, tau: f64, window: usize) -> Vec<Fi
     };
     vec![backbone, consolidation, robustness]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::series::MaskingSummary;
+
+    fn summary(name: &str, architecture: Architecture) -> SeriesSummary {
+        SeriesSummary {
+            name: name.into(),
+            architecture,
+            neurons: 100,
+            heads: 16,
+            runs: 4,
+            first_step: 10,
+            last_step: 40,
+            hit_at_10_first: 0.1,
+            hit_at_10_last: 0.5,
+            positive_updates_top_share: None,
+            positive_top_share: 0.3,
+            entropy: 0.7,
+            consolidation_step: None,
+            stability_last: None,
+            stability_max: None,
+            masking: None,
+        }
+    }
+
+    fn masking(mean_top_drop: f64) -> Option<MaskingSummary> {
+        Some(MaskingSummary {
+            step: 40,
+            heads_masked: 2,
+            hit_at_10: 0.5,
+            hit_at_10_top_masked: 0.4,
+            hit_at_10_random_masked: 0.5,
+            top_drop: Some(0.2),
+            random_drop: Some(0.0),
+            measured_runs: 4,
+            mean_top_drop: Some(mean_top_drop),
+            mean_random_drop: Some(0.0),
+        })
+    }
+
+    fn verdicts(moe: &SeriesSummary, dense: &SeriesSummary) -> Vec<Option<bool>> {
+        findings(&[moe.clone(), dense.clone()], 0.01, 0.9, 3)
+            .iter()
+            .map(|f| f.agrees)
+            .collect()
+    }
+
+    #[test]
+    fn each_pattern_follows_the_papers_thresholds() {
+        let (mut moe, mut dense) = (
+            summary("m", Architecture::Moe),
+            summary("d", Architecture::Dense),
+        );
+        // Nothing measured: no backbone or robustness verdict; no consolidation is "not shown".
+        assert_eq!(verdicts(&moe, &dense), [None, Some(false), None]);
+
+        moe.positive_updates_top_share = Some(0.46);
+        dense.positive_updates_top_share = Some(0.45);
+        moe.consolidation_step = Some(30);
+        moe.masking = masking(0.09);
+        dense.masking = masking(0.51);
+        assert_eq!(verdicts(&moe, &dense), [Some(true); 3]);
+
+        // The dense model at the backbone threshold is still "absent"; above it, not.
+        dense.positive_updates_top_share = Some(0.46);
+        // Both consolidate, the dense model first.
+        dense.consolidation_step = Some(20);
+        // The MoE model as brittle as the paper's threshold allows, no more.
+        moe.masking = masking(0.10);
+        assert_eq!(verdicts(&moe, &dense), [Some(false); 3]);
+
+        dense.consolidation_step = Some(40);
+        assert_eq!(verdicts(&moe, &dense)[1], Some(true));
+    }
+
+    #[test]
+    fn findings_need_exactly_one_moe_and_one_dense_series() {
+        let moe = summary("m", Architecture::Moe);
+        let dense = summary("d", Architecture::Dense);
+        assert!(findings(std::slice::from_ref(&moe), 0.01, 0.9, 3).is_empty());
+        assert!(findings(&[moe.clone(), moe.clone(), dense.clone()], 0.01, 0.9, 3).is_empty());
+        assert_eq!(findings(&[dense, moe], 0.01, 0.9, 3).len(), 3);
+    }
+}
