@@ -3,15 +3,10 @@
 use std::path::{Path, PathBuf};
 
 use burn::config::Config;
-use lpi_hook::{HookError, LpiHookConfig, ProbeRunReport, read_history};
+use lpi_hook::{CONFIG_FILE, HISTORY_FILE, HookError, LpiHookConfig, ProbeRunReport, read_history};
 use serde::{Deserialize, Serialize};
 
 use crate::CompareError;
-
-/// The hook's config file in a run directory.
-const CONFIG_FILE: &str = "hook-config.json";
-/// The hook's history in a run directory.
-const HISTORY_FILE: &str = "history.jsonl";
 
 /// One model's probe-run series: its name, the hook settings that shape its statistics, and the
 /// report of every probe run.

@@ -28,8 +28,8 @@ use crate::report::ProbeRunFailure;
 use crate::run_dir::RunDir;
 use crate::worker::{Message, ProbeRunObserver, Worker};
 
-/// The hook's configuration as saved in the run directory.
-const CONFIG_FILE: &str = "hook-config.json";
+/// The hook's configuration as saved in the run directory (the latest start's).
+pub const CONFIG_FILE: &str = "hook-config.json";
 
 /// A model the hook can probe: a burn [`Module`] that hands over Gated-LPI captures and can
 /// silence heads. Implemented for every such type.

@@ -17,7 +17,8 @@ use crate::error::HookError;
 use crate::report::ProbeRunReport;
 
 const STATE_FILE: &str = "state.safetensors";
-const HISTORY_FILE: &str = "history.jsonl";
+/// The run directory's history: one JSON report per probe run ([`read_history`]).
+pub const HISTORY_FILE: &str = "history.jsonl";
 const SNAPSHOT_DIR: &str = "snapshots";
 const STATE_KEY: &str = "state";
 /// Value of the `format` metadata key of snapshots.
